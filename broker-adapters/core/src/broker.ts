@@ -1,0 +1,364 @@
+/**
+ * The {@link Broker} users hold: validation, codec, middleware, the closed state and draining,
+ * around an adapter's {@link Transport}. Composition, not inheritance: adapters never see this.
+ */
+import { EventEmitter } from 'node:events';
+import { createDispatcher } from './delivery.js';
+import { ClosedError, PayloadTooLargeError, ValidationError } from './errors.js';
+import { RESERVED_HEADER_PREFIX } from './headers.js';
+import { newMessageId } from './ids.js';
+import { validateGroupName, validatePattern, validateQueueName, validateTopic } from './names.js';
+import { DEFAULT_RETRY, resolveRetryPolicy } from './retry.js';
+import { defaultCodec } from './codec.js';
+import type {
+  Broker,
+  BrokerEvents,
+  BrokerOptions,
+  BrokerStatus,
+  Codec,
+  ConsumeOptions,
+  Handler,
+  Headers,
+  Message,
+  Middleware,
+  OutgoingMessage,
+  PublishContext,
+  PublishOptions,
+  QueueInspector,
+  RetryPolicy,
+  SendOptions,
+  SubscribeOptions,
+  Subscription,
+  Transport,
+  TransportHooks,
+  TransportPublishOptions,
+  TransportSubscription,
+} from './types.js';
+
+const DEFAULT_PUBLISH_TIMEOUT_MS = 30_000;
+
+function positiveInteger(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ValidationError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonNegative(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ValidationError(`${name} must be a finite number >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+function copyHeaders(headers: Headers | undefined): Headers {
+  const out: Headers = {};
+  if (headers === undefined) return out;
+  if (headers === null || typeof headers !== 'object') throw new ValidationError('headers must be an object');
+  for (const key in headers) {
+    const value = headers[key];
+    if (typeof value !== 'string') throw new ValidationError(`header "${key}" must be a string`);
+    if (key.startsWith(RESERVED_HEADER_PREFIX)) {
+      throw new ValidationError(`header "${key}" uses the reserved prefix "${RESERVED_HEADER_PREFIX}"`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+interface Settings {
+  readonly codec: Codec;
+  readonly retry: RetryPolicy;
+  readonly publishTimeoutMs: number;
+  readonly maxPayloadBytes: number;
+}
+
+/** Validate broker options once, before anything connects. */
+function resolveSettings(options: BrokerOptions): Settings {
+  const codec = options.codec ?? defaultCodec;
+  if (typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+    throw new ValidationError('codec must have encode and decode functions');
+  }
+  return {
+    codec,
+    retry: resolveRetryPolicy(options.retry, DEFAULT_RETRY),
+    publishTimeoutMs: positiveInteger('publishTimeoutMs', options.publishTimeoutMs, DEFAULT_PUBLISH_TIMEOUT_MS),
+    maxPayloadBytes: positiveInteger('maxPayloadBytes', options.maxPayloadBytes, Number.MAX_SAFE_INTEGER),
+  };
+}
+
+class ManagedSubscription implements Subscription {
+  #closing: Promise<void> | undefined;
+
+  constructor(
+    readonly destination: string,
+    readonly group: string | undefined,
+    private readonly inner: TransportSubscription,
+    private readonly onClosed: (sub: ManagedSubscription) => void,
+  ) {}
+
+  close(): Promise<void> {
+    this.#closing ??= this.inner.close().finally(() => this.onClosed(this));
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+class ManagedBroker extends EventEmitter implements Broker {
+  readonly adapter: string;
+  #status: BrokerStatus = 'ready';
+  #accepting = true; // false once close() starts: no new subscriptions
+  #publishing = true; // false once subscriptions have drained: no new publishes
+  #closing: Promise<void> | undefined;
+  readonly #subscriptions = new Set<ManagedSubscription>();
+  readonly #middleware: Middleware[] = [];
+  readonly #publishHooks: Middleware[] = [];
+  readonly #codec: Codec;
+  readonly #retry: RetryPolicy;
+  readonly #publishTimeoutMs: number;
+  readonly #maxPayloadBytes: number;
+
+  constructor(
+    private readonly transport: Transport,
+    settings: Settings,
+  ) {
+    super();
+    this.adapter = transport.adapter;
+    this.#codec = settings.codec;
+    this.#retry = settings.retry;
+    this.#publishTimeoutMs = settings.publishTimeoutMs;
+    this.#maxPayloadBytes = settings.maxPayloadBytes;
+  }
+
+  get status(): BrokerStatus {
+    return this.#status;
+  }
+
+  get inspector(): QueueInspector | undefined {
+    return this.transport.inspector;
+  }
+
+  /** Called through {@link TransportHooks}. */
+  setStatus(status: BrokerStatus, error?: Error): void {
+    if (this.#status === 'closed' || status === this.#status) return;
+    const previous = this.#status;
+    this.#status = status;
+    this.emit('status', status);
+    if (status === 'reconnecting') this.emit('disconnected', error);
+    else if (status === 'ready' && previous === 'reconnecting') this.emit('reconnected');
+  }
+
+  /** Report an error nobody awaits. Without an `error` listener it becomes a process warning, never silence. */
+  reportError(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(error.message, { type: 'BrokerkitWarning', code: (error as { code?: string }).code });
+  }
+
+  use(middleware: Middleware): this {
+    if (middleware === null || typeof middleware !== 'object') {
+      throw new ValidationError('middleware must be an object with publish / handle / settled hooks');
+    }
+    this.#middleware.push(middleware);
+    if (middleware.publish) this.#publishHooks.push(middleware);
+    middleware.attach?.(this);
+    return this;
+  }
+
+  publish(topic: string, data: unknown, options?: PublishOptions): Promise<void> {
+    try {
+      this.#assertPublishing();
+      validateTopic(topic);
+      return this.#publish('publish', topic, data, options, 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  send(queue: string, data: unknown, options?: SendOptions): Promise<void> {
+    try {
+      this.#assertPublishing();
+      validateQueueName(queue);
+      const delayMs = nonNegative('delayMs', options?.delayMs, 0);
+      return this.#publish('send', queue, data, options, delayMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async subscribe<T>(pattern: string, handler: Handler<T>, options: SubscribeOptions = {}): Promise<Subscription> {
+    this.#assertAccepting();
+    const group = options.group;
+    validatePattern(pattern, { group: group !== undefined });
+    if (group !== undefined) validateGroupName(group);
+    if (typeof handler !== 'function') throw new ValidationError('handler must be a function');
+    const concurrency = positiveInteger('concurrency', options.concurrency, 1);
+    const prefetch = positiveInteger('prefetch', options.prefetch, concurrency);
+    const retry = resolveRetryPolicy(options.retry, this.#retry);
+    const deliver = createDispatcher({
+      kind: 'subscribe',
+      destination: pattern,
+      group,
+      handler,
+      codec: this.#codec,
+      retry,
+      middleware: this.#middleware,
+      deadLetter: group !== undefined,
+      onDiscarded: (error, message) => this.#discarded(error, message, pattern),
+    });
+    const inner = await this.transport.subscribe({ pattern, group, concurrency, prefetch, retry }, deliver);
+    return this.#manage(pattern, group, inner);
+  }
+
+  async consume<T>(queue: string, handler: Handler<T>, options: ConsumeOptions = {}): Promise<Subscription> {
+    this.#assertAccepting();
+    validateQueueName(queue);
+    if (typeof handler !== 'function') throw new ValidationError('handler must be a function');
+    const concurrency = positiveInteger('concurrency', options.concurrency, 1);
+    const prefetch = positiveInteger('prefetch', options.prefetch, concurrency);
+    const retry = resolveRetryPolicy(options.retry, this.#retry);
+    const deliver = createDispatcher({
+      kind: 'consume',
+      destination: queue,
+      group: undefined,
+      handler,
+      codec: this.#codec,
+      retry,
+      middleware: this.#middleware,
+      deadLetter: true,
+      onDiscarded: (error, message) => this.#discarded(error, message, queue),
+    });
+    const inner = await this.transport.consume({ queue, concurrency, prefetch, retry }, deliver);
+    return this.#manage(queue, undefined, inner);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#drain();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #drain(): Promise<void> {
+    this.#accepting = false;
+    // Handlers still running may publish (consume → publish is common), so publishing stays
+    // open until every subscription has drained.
+    await Promise.allSettled([...this.#subscriptions].map((sub) => sub.close()));
+    this.#publishing = false;
+    try {
+      await this.transport.close();
+    } finally {
+      this.setStatus('closed');
+    }
+  }
+
+  async #manage(destination: string, group: string | undefined, inner: TransportSubscription): Promise<Subscription> {
+    if (!this.#accepting) {
+      // close() started while the broker was setting this subscription up.
+      await inner.close();
+      throw new ClosedError();
+    }
+    const sub = new ManagedSubscription(destination, group, inner, (s) => this.#subscriptions.delete(s));
+    this.#subscriptions.add(sub);
+    return sub;
+  }
+
+  #discarded(error: Error, message: Message, destination: string): void {
+    const report = new Error(
+      `message ${message.id} on ${destination} discarded after ${message.attempt} attempt(s): ${error.message}`,
+      { cause: error },
+    );
+    (report as Error & { code: string }).code = 'BK_DISCARDED';
+    this.reportError(report);
+  }
+
+  #assertAccepting(): void {
+    if (!this.#accepting) throw new ClosedError();
+  }
+
+  #assertPublishing(): void {
+    if (!this.#publishing) throw new ClosedError();
+  }
+
+  #publish(
+    kind: 'publish' | 'send',
+    destination: string,
+    data: unknown,
+    options: PublishOptions | undefined,
+    delayMs: number,
+  ): Promise<void> {
+    const encoded = this.#codec.encode(data);
+    if (encoded.body.byteLength > this.#maxPayloadBytes) {
+      throw new PayloadTooLargeError(
+        `payload of ${encoded.body.byteLength} bytes exceeds maxPayloadBytes ${this.#maxPayloadBytes}`,
+      );
+    }
+    const messageId = options?.messageId;
+    if (messageId !== undefined && (typeof messageId !== 'string' || messageId.length === 0 || messageId.length > 255)) {
+      throw new ValidationError('messageId must be a non-empty string of at most 255 characters');
+    }
+    const message: OutgoingMessage = {
+      id: messageId ?? newMessageId(),
+      destination,
+      data,
+      body: encoded.body,
+      contentType: encoded.contentType,
+      headers: copyHeaders(options?.headers),
+      timestamp: new Date(),
+    };
+    const transportOptions: TransportPublishOptions = {
+      confirm: options?.confirm ?? true,
+      timeoutMs: positiveInteger('timeoutMs', options?.timeoutMs, this.#publishTimeoutMs),
+      delayMs,
+    };
+    const hooks = this.#publishHooks;
+    if (hooks.length === 0) {
+      return kind === 'publish'
+        ? this.transport.publish(message, transportOptions)
+        : this.transport.send(message, transportOptions);
+    }
+    const context: PublishContext = { kind, message, confirm: transportOptions.confirm };
+    const run = (index: number): Promise<void> => {
+      if (index === hooks.length) {
+        return kind === 'publish'
+          ? this.transport.publish(message, transportOptions)
+          : this.transport.send(message, transportOptions);
+      }
+      return hooks[index]!.publish!(context, () => run(index + 1));
+    };
+    return run(0);
+  }
+}
+
+export type { BrokerEvents };
+
+/**
+ * Create a {@link Broker} around a transport produced by `factory`. `connect()` calls this;
+ * adapters' tests may call it directly.
+ */
+export async function createBroker(
+  factory: (hooks: TransportHooks) => Promise<Transport>,
+  options: BrokerOptions = {},
+): Promise<Broker> {
+  const settings = resolveSettings(options);
+  // The transport reports status from its first moment; the broker exists only afterwards.
+  let broker: ManagedBroker | undefined;
+  let early: { status: BrokerStatus; error?: Error } | undefined;
+  const hooks: TransportHooks = {
+    status: (status, error) => {
+      if (broker) broker.setStatus(status, error);
+      else early = { status, error };
+    },
+    error: (error) => broker?.reportError(error),
+  };
+  const transport = await factory(hooks);
+  broker = new ManagedBroker(transport, settings);
+  if (early && early.status !== 'connecting') broker.setStatus(early.status, early.error);
+  return broker;
+}

@@ -1,0 +1,118 @@
+/**
+ * One delivery, decided in one place for every adapter: decode, run middleware and the handler,
+ * apply the retry policy, and return what the adapter must do ({@link DeliveryOutcome}).
+ */
+import { DecodeError, isBrokerkitError, toError } from './errors.js';
+import { HEADER, deadLetterHeaders, userHeaders } from './headers.js';
+import { retryDelay } from './retry.js';
+import type {
+  Codec,
+  DeliverFn,
+  DeliveryOutcome,
+  HandleContext,
+  Handler,
+  Message,
+  Middleware,
+  RawDelivery,
+  RetryPolicy,
+} from './types.js';
+
+const ACK: DeliveryOutcome = Object.freeze({ kind: 'ack' });
+const EPOCH_UNKNOWN = new Date(0);
+
+/** What a dispatcher needs to know about its subscription. */
+export interface DispatcherOptions {
+  readonly kind: 'subscribe' | 'consume';
+  /** Pattern or queue. */
+  readonly destination: string;
+  readonly group: string | undefined;
+  readonly handler: Handler<never>;
+  readonly codec: Codec;
+  readonly retry: RetryPolicy;
+  /** Live list: middleware added later with `use` applies to later deliveries. */
+  readonly middleware: readonly Middleware[];
+  /** False for ephemeral subscriptions: out of attempts means discarded, not dead-lettered. */
+  readonly deadLetter: boolean;
+  /** Told about every discarded message (core emits the broker's `error` event). */
+  readonly onDiscarded: (error: Error, message: Message) => void;
+}
+
+function isPermanent(error: unknown): boolean {
+  return isBrokerkitError(error, 'BK_PERMANENT') || isBrokerkitError(error, 'BK_DECODE');
+}
+
+/** Build the {@link DeliverFn} an adapter calls for each delivery of one subscription. */
+export function createDispatcher(options: DispatcherOptions): DeliverFn {
+  const { kind, destination, group, codec, retry, middleware } = options;
+  const handler = options.handler as Handler;
+  const origin = group ?? destination;
+
+  function failed(error: Error, message: Message): DeliveryOutcome {
+    if (!isPermanent(error) && message.attempt < retry.attempts) {
+      return { kind: 'retry', delayMs: retryDelay(retry, message.attempt), nextAttempt: message.attempt + 1, error };
+    }
+    if (!options.deadLetter) return { kind: 'discarded', error };
+    const headers = deadLetterHeaders(message.headers, {
+      error,
+      origin,
+      attempts: message.attempt,
+      topic: message.topic,
+    });
+    return { kind: 'dead_letter', error, headers };
+  }
+
+  function runHandle(context: HandleContext, index: number): Promise<void> {
+    while (index < middleware.length && !middleware[index]!.handle) index++;
+    if (index >= middleware.length) return Promise.resolve(handler(context.message));
+    const next = index + 1;
+    return middleware[index]!.handle!(context, () => runHandle(context, next));
+  }
+
+  return async function deliver(raw: RawDelivery): Promise<DeliveryOutcome> {
+    const contentType = raw.contentType ?? 'application/octet-stream';
+    let data: unknown;
+    let decodeError: Error | undefined;
+    try {
+      data = codec.decode(raw.body, contentType);
+    } catch (thrown) {
+      decodeError = isBrokerkitError(thrown, 'BK_DECODE')
+        ? (thrown as Error)
+        : new DecodeError(`cannot decode a ${contentType} body`, { cause: thrown });
+    }
+    const message: Message = {
+      id: raw.id ?? '',
+      topic: raw.headers[HEADER.topic] ?? raw.topic,
+      data,
+      body: raw.body,
+      headers: userHeaders(raw.headers),
+      timestamp: raw.timestamp ?? EPOCH_UNKNOWN,
+      attempt: raw.attempt,
+      redelivered: raw.redelivered,
+      contentType,
+    };
+    const context: HandleContext = { kind, destination, group, message };
+
+    let outcome: DeliveryOutcome;
+    if (decodeError) {
+      outcome = failed(decodeError, message);
+    } else {
+      try {
+        await runHandle(context, 0);
+        outcome = ACK;
+      } catch (thrown) {
+        outcome = failed(toError(thrown), message);
+      }
+    }
+    for (let i = 0; i < middleware.length; i++) {
+      const settled = middleware[i]!.settled;
+      if (!settled) continue;
+      try {
+        settled.call(middleware[i], context, outcome);
+      } catch {
+        // A faulty observer must not change what happens to the message.
+      }
+    }
+    if (outcome.kind === 'discarded') options.onDiscarded(outcome.error, message);
+    return outcome;
+  };
+}

@@ -1,0 +1,388 @@
+/**
+ * The brokerkit contract. Every public interface lives in this one file, so a reader learns the
+ * whole API here: what users call ({@link Broker}), what they receive ({@link Message}), and the
+ * small {@link Transport} interface an adapter implements to plug a broker in.
+ *
+ * @packageDocumentation
+ */
+
+/** Lifecycle of a broker connection as reported by {@link Broker.status}. */
+export type BrokerStatus = 'connecting' | 'ready' | 'reconnecting' | 'closed';
+
+/** Message headers. Keys are case-sensitive; values are strings on every broker. */
+export type Headers = Record<string, string>;
+
+/** A message as a handler receives it. */
+export interface Message<T = unknown> {
+  /** Message id: the publisher's `messageId` or a UUID v7 (time-sortable). */
+  readonly id: string;
+  /** The topic it was published to; for work queues, the queue name. */
+  readonly topic: string;
+  /** The decoded payload (see {@link Codec}). */
+  readonly data: T;
+  /** The raw payload bytes. */
+  readonly body: Uint8Array;
+  /** User headers (brokerkit's own `x-brokerkit-attempt` bookkeeping header is not included). */
+  readonly headers: Readonly<Headers>;
+  /** When the message was first published. */
+  readonly timestamp: Date;
+  /** Delivery attempt, 1-based: `2` is the first retry. */
+  readonly attempt: number;
+  /** True when the broker delivered this message before (a retry or a redelivery after a crash). */
+  readonly redelivered: boolean;
+  /** MIME type the body was encoded with, e.g. `application/json`. */
+  readonly contentType: string;
+}
+
+/** A handler: resolve = ack; throw = retry; throw {@link PermanentError} = straight to the DLQ. */
+export type Handler<T = unknown> = (message: Message<T>) => Promise<void> | void;
+
+/** Exponential backoff between delivery attempts. */
+export interface BackoffOptions {
+  /** Delay after the first failed attempt. Default 200 ms. */
+  initialMs?: number;
+  /** Multiplier per further attempt. Default 2. */
+  factor?: number;
+  /** Upper bound of one delay. Default 30 000 ms. */
+  maxMs?: number;
+  /** Randomise each delay within [delay / 2, delay] so retries of a burst spread out. Default true. */
+  jitter?: boolean;
+}
+
+/** Retry policy of a subscription or consumer. */
+export interface RetryOptions {
+  /** Total delivery attempts, including the first. Default 5. `1` means no retry. */
+  attempts?: number;
+  backoff?: BackoffOptions;
+}
+
+/** A fully resolved retry policy (defaults applied, validated). */
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly initialMs: number;
+  readonly factor: number;
+  readonly maxMs: number;
+  readonly jitter: boolean;
+}
+
+/** Options of {@link Broker.publish}. */
+export interface PublishOptions {
+  headers?: Headers;
+  /** Message id; also the de-duplication key where the broker supports one (NATS). */
+  messageId?: string;
+  /** How long to wait for confirmation, including time spent waiting out an outage. Default 30 s. */
+  timeoutMs?: number;
+  /**
+   * `true` (default): resolve once the broker has taken responsibility (publisher confirm, PubAck).
+   * `false`: resolve once written to the connection — for data that may be lost on a crash.
+   */
+  confirm?: boolean;
+}
+
+/** Options of {@link Broker.send}. */
+export interface SendOptions extends PublishOptions {
+  /** Deliver no earlier than this many milliseconds from now. Default 0. */
+  delayMs?: number;
+}
+
+/** Options of {@link Broker.subscribe}. */
+export interface SubscribeOptions {
+  /**
+   * Durable group: one member of each group gets each message, every group gets every message,
+   * and messages are kept while no member is connected. Without a group the subscription is
+   * ephemeral (fan-out to live subscribers only).
+   */
+  group?: string;
+  /** Handlers running at once for this subscription. Default 1 (ordered). */
+  concurrency?: number;
+  /** Messages the broker may push ahead of the handlers. Default: `concurrency`. */
+  prefetch?: number;
+  retry?: RetryOptions;
+}
+
+/** Options of {@link Broker.consume}. */
+export interface ConsumeOptions {
+  /** Handlers running at once for this consumer. Default 1 (ordered). */
+  concurrency?: number;
+  /** Messages the broker may push ahead of the handlers. Default: `concurrency`. */
+  prefetch?: number;
+  retry?: RetryOptions;
+}
+
+/** A live subscription or consumer. */
+export interface Subscription extends AsyncDisposable {
+  /** The pattern (subscriptions) or queue name (consumers). */
+  readonly destination: string;
+  /** The group, for group subscriptions. */
+  readonly group?: string;
+  /** Stop receiving; resolves once in-flight handlers have finished and settled. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Events a {@link Broker} emits. */
+export interface BrokerEvents {
+  /** The connection was lost; the broker is reconnecting. */
+  disconnected: [error?: Error];
+  /** The connection is back and every subscription has been restored. */
+  reconnected: [];
+  /** An error no call can report: a discarded message, a failed restore, a broker-side fault. */
+  error: [error: Error];
+  /** Every status change. */
+  status: [status: BrokerStatus];
+}
+
+/** The one API over every broker. Created by `connect(url)`. */
+export interface Broker extends AsyncDisposable {
+  /** Adapter name (`memory`, `rabbitmq`, `nats`): the `broker` label of metrics. */
+  readonly adapter: string;
+  /** Connection state; `'ready'` once `connect` resolved and while connected. */
+  readonly status: BrokerStatus;
+  /** Queue inspection, where the adapter supports it (every built-in adapter does). */
+  readonly inspector: QueueInspector | undefined;
+
+  /** Publish an event to every subscriber of the topic. Resolves once confirmed. */
+  publish(topic: string, data: unknown, options?: PublishOptions): Promise<void>;
+  /** Subscribe to a pattern (`*` = one token, trailing `>` = one or more tokens). */
+  subscribe<T = unknown>(pattern: string, handler: Handler<T>, options?: SubscribeOptions): Promise<Subscription>;
+  /** Send a command to a work queue: exactly one consumer handles it. Resolves once confirmed. */
+  send(queue: string, data: unknown, options?: SendOptions): Promise<void>;
+  /** Consume a work queue (competing consumers). */
+  consume<T = unknown>(queue: string, handler: Handler<T>, options?: ConsumeOptions): Promise<Subscription>;
+  /** Add a middleware around publish and handle. Applies to later calls and deliveries. */
+  use(middleware: Middleware): this;
+  /** Drain: stop consumers, let in-flight handlers finish, flush publishes, disconnect. Idempotent. */
+  close(): Promise<void>;
+
+  on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this;
+  once<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this;
+  off<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Codec
+
+/** An encoded payload. */
+export interface Encoded {
+  body: Uint8Array;
+  contentType: string;
+}
+
+/** Turns payloads into bytes and back. The default handles JSON, text and raw bytes. */
+export interface Codec {
+  encode(data: unknown): Encoded;
+  /** Throw to mark the message undecodable: it then goes straight to the dead-letter queue. */
+  decode(body: Uint8Array, contentType: string): unknown;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Middleware
+
+/** A message on its way to the broker. Middleware may add headers. */
+export interface OutgoingMessage {
+  readonly id: string;
+  /** Topic (publish) or queue (send). */
+  readonly destination: string;
+  readonly data: unknown;
+  readonly body: Uint8Array;
+  readonly contentType: string;
+  readonly headers: Headers;
+  readonly timestamp: Date;
+}
+
+/** What a publish middleware sees. */
+export interface PublishContext {
+  readonly kind: 'publish' | 'send';
+  readonly message: OutgoingMessage;
+  readonly confirm: boolean;
+}
+
+/** What a handle middleware sees. */
+export interface HandleContext {
+  readonly kind: 'subscribe' | 'consume';
+  /** Pattern (subscriptions) or queue (consumers). */
+  readonly destination: string;
+  readonly group: string | undefined;
+  readonly message: Message;
+}
+
+/** How a delivery ended; the adapter carries it out. */
+export type DeliveryOutcome =
+  | { readonly kind: 'ack' }
+  /** Redeliver after `delayMs` as attempt `nextAttempt`. */
+  | { readonly kind: 'retry'; readonly delayMs: number; readonly nextAttempt: number; readonly error: Error }
+  /** Move to the dead-letter queue with `headers` (the original headers plus `x-brokerkit-*`). */
+  | { readonly kind: 'dead_letter'; readonly error: Error; readonly headers: Headers }
+  /** Ephemeral subscription out of attempts: dropped, and reported through the `error` event. */
+  | { readonly kind: 'discarded'; readonly error: Error };
+
+/** The kinds of {@link DeliveryOutcome}: the `outcome` label of metrics. */
+export type OutcomeKind = DeliveryOutcome['kind'];
+
+/**
+ * Cross-cutting behaviour (metrics, tracing, logging) around publish and handle. Every hook is
+ * optional; `next()` must be called exactly once by `publish` and `handle`.
+ */
+export interface Middleware {
+  /** Called once by {@link Broker.use}, e.g. to read status or register collectors. */
+  attach?(broker: Broker): void;
+  publish?(context: PublishContext, next: () => Promise<void>): Promise<void>;
+  handle?(context: HandleContext, next: () => Promise<void>): Promise<void>;
+  /** Called once per delivery when its outcome is decided (also for undecodable messages). */
+  settled?(context: HandleContext, outcome: DeliveryOutcome): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inspection capability
+
+/** What a named queue is for. */
+export type QueueKind = 'group' | 'queue' | 'dlq';
+
+/** Numbers of one queue, under its logical name. */
+export interface QueueInfo {
+  readonly name: string;
+  readonly kind: QueueKind;
+  /** Messages ready for delivery. */
+  readonly depth: number;
+  /** Delivered but not yet acked, plus waiting for a retry delay; `null` where the broker can't tell. */
+  readonly inFlight: number | null;
+  readonly consumers: number;
+}
+
+/** A dead letter as {@link QueueInspector.peekDeadLetters} shows it. */
+export interface DeadLetter extends Message {
+  /** The error of the last attempt (`x-brokerkit-error`). */
+  readonly error: string;
+  readonly failedAt: Date;
+  readonly attempts: number;
+  /** The queue or group it came from (`x-brokerkit-origin`). */
+  readonly origin: string;
+}
+
+/** Queue inspection and repair. Names are logical names (`orders`, `orders.dlq`). */
+export interface QueueInspector {
+  listQueues(): Promise<QueueInfo[]>;
+  /** Rejects with `BK_NOT_FOUND` for a name that does not exist. */
+  queueInfo(name: string): Promise<QueueInfo>;
+  /** Remove every ready message; resolves with how many were removed. */
+  purge(name: string): Promise<number>;
+  /** Delete a queue or group with its retry and dead-letter companions. */
+  deleteQueue(name: string): Promise<void>;
+  /** Read up to `limit` dead letters of a queue or group without consuming them. */
+  peekDeadLetters(queue: string, limit?: number): Promise<DeadLetter[]>;
+  /** Move up to `limit` dead letters back to their origin, each once; resolves with the count moved. */
+  replayDeadLetters(queue: string, options?: { limit?: number }): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+/** Reconnection backoff. */
+export interface ReconnectOptions {
+  /** First delay. Default 100 ms. */
+  initialMs?: number;
+  /** Upper bound. Default 5 000 ms. */
+  maxMs?: number;
+  /** Multiplier per failed attempt. Default 2. */
+  factor?: number;
+}
+
+/**
+ * Adapter-specific options, one key per adapter. Adapters add their key by declaration merging:
+ * `declare module '@brokerkit/core' { interface AdapterOptions { rabbitmq?: RabbitMqOptions } }`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface AdapterOptions {}
+
+/** Options of `connect`. */
+export interface BrokerOptions extends AdapterOptions {
+  /** Payload codec. Default: JSON / text / bytes by type. */
+  codec?: Codec;
+  /** Default retry policy of subscriptions and consumers. */
+  retry?: RetryOptions;
+  /** Default `timeoutMs` of publish and send. Default 30 000. */
+  publishTimeoutMs?: number;
+  /** Publishes allowed to wait during an outage before further ones reject at once. Default 10 000. */
+  maxBufferedPublishes?: number;
+  /** How long `connect` may take. Default 10 000 ms. */
+  connectTimeoutMs?: number;
+  reconnect?: ReconnectOptions;
+  /** Largest encoded body accepted by publish/send, checked before anything is sent. Adapter default. */
+  maxPayloadBytes?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The adapter side
+
+/** A delivery as the adapter hands it to core. */
+export interface RawDelivery {
+  readonly topic: string;
+  readonly body: Uint8Array;
+  /** Headers as received, brokerkit's own included. */
+  readonly headers: Headers;
+  readonly contentType: string | undefined;
+  readonly id: string | undefined;
+  readonly timestamp: Date | undefined;
+  /** 1-based attempt number as tracked by the adapter. */
+  readonly attempt: number;
+  readonly redelivered: boolean;
+}
+
+/**
+ * Runs middleware, decoding, the handler and the retry policy for one delivery and tells the
+ * adapter what to do. Never rejects.
+ */
+export type DeliverFn = (delivery: RawDelivery) => Promise<DeliveryOutcome>;
+
+/** A group or ephemeral subscription as the adapter receives it (names already validated). */
+export interface SubscriptionSpec {
+  readonly pattern: string;
+  readonly group: string | undefined;
+  readonly concurrency: number;
+  readonly prefetch: number;
+  readonly retry: RetryPolicy;
+}
+
+/** A work-queue consumer as the adapter receives it (name already validated). */
+export interface ConsumerSpec {
+  readonly queue: string;
+  readonly concurrency: number;
+  readonly prefetch: number;
+  readonly retry: RetryPolicy;
+}
+
+/** Options of one transport publish/send, defaults applied. */
+export interface TransportPublishOptions {
+  readonly confirm: boolean;
+  readonly timeoutMs: number;
+  /** Only for send. */
+  readonly delayMs: number;
+}
+
+/** A transport-side subscription: stop it and wait for its in-flight deliveries to settle. */
+export interface TransportSubscription {
+  close(): Promise<void>;
+}
+
+/** Callbacks a transport uses to report connection state to core. */
+export interface TransportHooks {
+  status(status: BrokerStatus, error?: Error): void;
+  error(error: Error): void;
+}
+
+/**
+ * What an adapter implements: broker operations only. Validation, codec, middleware, retry
+ * decisions and the closed state are core's (see `createBroker`).
+ */
+export interface Transport {
+  readonly adapter: string;
+  readonly inspector?: QueueInspector;
+  publish(message: OutgoingMessage, options: TransportPublishOptions): Promise<void>;
+  send(message: OutgoingMessage, options: TransportPublishOptions): Promise<void>;
+  subscribe(spec: SubscriptionSpec, deliver: DeliverFn): Promise<TransportSubscription>;
+  consume(spec: ConsumerSpec, deliver: DeliverFn): Promise<TransportSubscription>;
+  /** Flush pending publishes and disconnect; subscriptions are already closed. */
+  close(): Promise<void>;
+}
+
+/** Creates a connected transport for a URL. Registered per scheme with `registerAdapter`. */
+export type AdapterFactory = (url: URL, options: BrokerOptions, hooks: TransportHooks) => Promise<Transport>;
