@@ -81,7 +81,11 @@ export async function until(count: () => number, target: number, timeoutMs = 120
  * Run `publishOne(i)` `total` times keeping at most `window` calls in flight: the publish
  * pattern every throughput scenario uses, for adapter and raw client alike.
  */
-export async function pipelined(total: number, window: number, publishOne: (i: number) => Promise<unknown>): Promise<void> {
+export async function pipelined(
+  total: number,
+  window: number,
+  publishOne: (i: number) => Promise<unknown>,
+): Promise<void> {
   let next = 0;
   let failure: unknown;
   const lane = async () => {

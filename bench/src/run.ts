@@ -40,7 +40,9 @@ function fmt(n: number | undefined, digits = 0): string {
 async function main(): Promise<void> {
   const filters = process.argv.slice(2);
   const all: Scenario[] = [...memory, ...rabbitmq, ...nats, ...admin];
-  const selected = filters.length ? all.filter((s) => filters.some((f) => s.suite === f || s.workload.includes(f))) : all;
+  const selected = filters.length
+    ? all.filter((s) => filters.some((f) => s.suite === f || s.workload.includes(f)))
+    : all;
   const rows: Row[] = [];
   for (const scenario of selected) {
     const row: Row = { suite: scenario.suite, workload: scenario.workload, subject: scenario.subject };
@@ -72,7 +74,17 @@ async function main(): Promise<void> {
       row.ratioOf = scenario.baseline;
     }
   }
-  const header = ['workload', 'subject', 'msgs', 'msg/s', 'ratio', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'notes'];
+  const header = [
+    'workload',
+    'subject',
+    'msgs',
+    'msg/s',
+    'ratio',
+    'p50 ms',
+    'p99 ms',
+    'peak RSS MiB',
+    'notes',
+  ];
   const table = rows.map((r) => [
     r.workload,
     r.subject,

@@ -84,7 +84,11 @@ function resolveSettings(options: BrokerOptions): Settings {
   return {
     codec,
     retry: resolveRetryPolicy(options.retry, DEFAULT_RETRY),
-    publishTimeoutMs: positiveInteger('publishTimeoutMs', options.publishTimeoutMs, DEFAULT_PUBLISH_TIMEOUT_MS),
+    publishTimeoutMs: positiveInteger(
+      'publishTimeoutMs',
+      options.publishTimeoutMs,
+      DEFAULT_PUBLISH_TIMEOUT_MS,
+    ),
     maxPayloadBytes: positiveInteger('maxPayloadBytes', options.maxPayloadBytes, Number.MAX_SAFE_INTEGER),
   };
 }
@@ -156,7 +160,11 @@ class ManagedBroker extends EventEmitter implements Broker {
   /** Report an error nobody awaits. Without an `error` listener it becomes a process warning, never silence. */
   reportError(error: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
-    else process.emitWarning(error.message, { type: 'BrokerkitWarning', code: (error as { code?: string }).code });
+    else
+      process.emitWarning(error.message, {
+        type: 'BrokerkitWarning',
+        code: (error as { code?: string }).code,
+      });
   }
 
   use(middleware: Middleware): this {
@@ -190,7 +198,11 @@ class ManagedBroker extends EventEmitter implements Broker {
     }
   }
 
-  async subscribe<T>(pattern: string, handler: Handler<T>, options: SubscribeOptions = {}): Promise<Subscription> {
+  async subscribe<T>(
+    pattern: string,
+    handler: Handler<T>,
+    options: SubscribeOptions = {},
+  ): Promise<Subscription> {
     this.#assertAccepting();
     const group = options.group;
     validatePattern(pattern, { group: group !== undefined });
@@ -258,7 +270,11 @@ class ManagedBroker extends EventEmitter implements Broker {
     }
   }
 
-  async #manage(destination: string, group: string | undefined, inner: TransportSubscription): Promise<Subscription> {
+  async #manage(
+    destination: string,
+    group: string | undefined,
+    inner: TransportSubscription,
+  ): Promise<Subscription> {
     if (!this.#accepting) {
       // close() started while the broker was setting this subscription up.
       await inner.close();
@@ -300,7 +316,10 @@ class ManagedBroker extends EventEmitter implements Broker {
       );
     }
     const messageId = options?.messageId;
-    if (messageId !== undefined && (typeof messageId !== 'string' || messageId.length === 0 || messageId.length > 255)) {
+    if (
+      messageId !== undefined &&
+      (typeof messageId !== 'string' || messageId.length === 0 || messageId.length > 255)
+    ) {
       throw new ValidationError('messageId must be a non-empty string of at most 255 characters');
     }
     const message: OutgoingMessage = {
@@ -348,17 +367,18 @@ export async function createBroker(
 ): Promise<Broker> {
   const settings = resolveSettings(options);
   // The transport reports status from its first moment; the broker exists only afterwards.
-  let broker: ManagedBroker | undefined;
-  let early: { status: BrokerStatus; error?: Error } | undefined;
+  const relay: { broker?: ManagedBroker; early?: { status: BrokerStatus; error?: Error } } = {};
   const hooks: TransportHooks = {
     status: (status, error) => {
-      if (broker) broker.setStatus(status, error);
-      else early = { status, error };
+      if (relay.broker) relay.broker.setStatus(status, error);
+      else relay.early = { status, error };
     },
-    error: (error) => broker?.reportError(error),
+    error: (error) => relay.broker?.reportError(error),
   };
   const transport = await factory(hooks);
-  broker = new ManagedBroker(transport, settings);
-  if (early && early.status !== 'connecting') broker.setStatus(early.status, early.error);
+  const broker = new ManagedBroker(transport, settings);
+  relay.broker = broker;
+  if (relay.early && relay.early.status !== 'connecting')
+    broker.setStatus(relay.early.status, relay.early.error);
   return broker;
 }

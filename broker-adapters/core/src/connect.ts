@@ -3,7 +3,13 @@
  * name, so apps depend on core alone and never import an adapter.
  */
 import { createBroker } from './broker.js';
-import { BrokerUnavailableError, ConfigurationError, ValidationError, isBrokerkitError, redactUrl } from './errors.js';
+import {
+  BrokerUnavailableError,
+  ConfigurationError,
+  ValidationError,
+  isBrokerkitError,
+  redactUrl,
+} from './errors.js';
 import type { AdapterFactory, Broker, BrokerOptions } from './types.js';
 
 /** Adapters shipped with brokerkit, loaded on first use. Each exports `createTransport`. */
@@ -23,7 +29,8 @@ export function defaultBrokerUrl(): string {
 
 /** Register (or replace) the adapter for a URL scheme, e.g. `registerAdapter('kafka', factory)`. */
 export function registerAdapter(scheme: string, factory: AdapterFactory): void {
-  if (!/^[a-z][a-z0-9+.-]*$/.test(scheme)) throw new ValidationError(`scheme "${scheme}" is not a valid URL scheme`);
+  if (!/^[a-z][a-z0-9+.-]*$/.test(scheme))
+    throw new ValidationError(`scheme "${scheme}" is not a valid URL scheme`);
   if (typeof factory !== 'function') throw new ValidationError('adapter factory must be a function');
   registry.set(scheme, factory);
 }
@@ -38,7 +45,9 @@ async function factoryFor(scheme: string): Promise<AdapterFactory> {
   if (registered) return registered;
   const pkg = BUILT_IN[scheme];
   if (!pkg) {
-    throw new ConfigurationError(`no adapter for "${scheme}://" URLs (known: ${registeredSchemes().join(', ')})`);
+    throw new ConfigurationError(
+      `no adapter for "${scheme}://" URLs (known: ${registeredSchemes().join(', ')})`,
+    );
   }
   let mod: { createTransport?: AdapterFactory };
   try {
@@ -54,7 +63,8 @@ async function factoryFor(scheme: string): Promise<AdapterFactory> {
 
 /** Parse a broker URL, never echoing credentials back. */
 export function parseBrokerUrl(url: string): URL {
-  if (typeof url !== 'string' || url.length === 0) throw new ValidationError('broker URL must be a non-empty string');
+  if (typeof url !== 'string' || url.length === 0)
+    throw new ValidationError('broker URL must be a non-empty string');
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -70,7 +80,10 @@ export function parseBrokerUrl(url: string): URL {
  * connection is ready; rejects with `BK_VALIDATION` (bad URL or options), `BK_CONFIG` (unknown
  * scheme) or `BK_UNAVAILABLE` (the broker could not be reached).
  */
-export async function connect(url: string = defaultBrokerUrl(), options: BrokerOptions = {}): Promise<Broker> {
+export async function connect(
+  url: string = defaultBrokerUrl(),
+  options: BrokerOptions = {},
+): Promise<Broker> {
   const parsed = parseBrokerUrl(url);
   const scheme = parsed.protocol.slice(0, -1);
   const factory = await factoryFor(scheme);

@@ -49,7 +49,12 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
 
   function failed(error: Error, message: Message): DeliveryOutcome {
     if (!isPermanent(error) && message.attempt < retry.attempts) {
-      return { kind: 'retry', delayMs: retryDelay(retry, message.attempt), nextAttempt: message.attempt + 1, error };
+      return {
+        kind: 'retry',
+        delayMs: retryDelay(retry, message.attempt),
+        nextAttempt: message.attempt + 1,
+        error,
+      };
     }
     if (!options.deadLetter) return { kind: 'discarded', error };
     const headers = deadLetterHeaders(message.headers, {

@@ -28,7 +28,10 @@ const MAX_ERROR_HEADER = 1000;
 /** One line, bounded: header values must stay small and printable on every broker. */
 function errorSummary(error: Error): string {
   const code = (error as { code?: unknown }).code;
-  const text = `${error.name}${typeof code === 'string' ? ` [${code}]` : ''}: ${error.message}`.replace(/[\r\n]+/g, ' ');
+  const text = `${error.name}${typeof code === 'string' ? ` [${code}]` : ''}: ${error.message}`.replace(
+    /[\r\n]+/g,
+    ' ',
+  );
   return text.length > MAX_ERROR_HEADER ? `${text.slice(0, MAX_ERROR_HEADER - 1)}…` : text;
 }
 

@@ -76,10 +76,14 @@ export function validateGroupName(group: unknown): asserts group is string {
  * Throws {@link ValidationError} unless `pattern` is a valid subscription pattern. A group's
  * pattern must start with a literal token (NATS keeps events in one stream per first token).
  */
-export function validatePattern(pattern: unknown, options: { group?: boolean } = {}): asserts pattern is string {
+export function validatePattern(
+  pattern: unknown,
+  options: { group?: boolean } = {},
+): asserts pattern is string {
   checkString('pattern', pattern, MAX_TOPIC_BYTES);
   const tokens = checkTokens('pattern', pattern, true);
-  if (tokens[0]!.startsWith('_')) fail('pattern', pattern, 'starts with "_", which is reserved for broker internals');
+  if (tokens[0]!.startsWith('_'))
+    fail('pattern', pattern, 'starts with "_", which is reserved for broker internals');
   if (options.group && (tokens[0] === '*' || tokens[0] === '>')) {
     fail('pattern', pattern, 'of a group must start with a literal token (e.g. "orders.*")');
   }

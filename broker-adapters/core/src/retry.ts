@@ -33,7 +33,9 @@ export function resolveRetryPolicy(options?: RetryOptions, base: RetryPolicy = D
     jitter: b.jitter ?? base.jitter,
   };
   if (!(policy.factor >= 1) || !Number.isFinite(policy.factor)) {
-    throw new ValidationError(`retry backoff.factor must be a finite number >= 1, got ${String(policy.factor)}`);
+    throw new ValidationError(
+      `retry backoff.factor must be a finite number >= 1, got ${String(policy.factor)}`,
+    );
   }
   return policy;
 }

@@ -143,7 +143,11 @@ export interface Broker extends AsyncDisposable {
   /** Publish an event to every subscriber of the topic. Resolves once confirmed. */
   publish(topic: string, data: unknown, options?: PublishOptions): Promise<void>;
   /** Subscribe to a pattern (`*` = one token, trailing `>` = one or more tokens). */
-  subscribe<T = unknown>(pattern: string, handler: Handler<T>, options?: SubscribeOptions): Promise<Subscription>;
+  subscribe<T = unknown>(
+    pattern: string,
+    handler: Handler<T>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription>;
   /** Send a command to a work queue: exactly one consumer handles it. Resolves once confirmed. */
   send(queue: string, data: unknown, options?: SendOptions): Promise<void>;
   /** Consume a work queue (competing consumers). */
