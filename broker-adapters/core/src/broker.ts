@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createDispatcher } from './delivery.js';
+import { closedAwareInspector } from './closed-inspector.js';
 import { ClosedError, PayloadTooLargeError, ValidationError } from './errors.js';
 import { RESERVED_HEADER_PREFIX } from './headers.js';
 import { newMessageId } from './ids.js';
@@ -126,6 +127,7 @@ class ManagedBroker extends EventEmitter implements Broker {
   readonly #retry: RetryPolicy;
   readonly #publishTimeoutMs: number;
   readonly #maxPayloadBytes: number;
+  #inspector: QueueInspector | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -144,7 +146,10 @@ class ManagedBroker extends EventEmitter implements Broker {
   }
 
   get inspector(): QueueInspector | undefined {
-    return this.transport.inspector;
+    const inner = this.transport.inspector;
+    if (inner === undefined) return undefined;
+    this.#inspector ??= closedAwareInspector(inner, () => !this.#publishing);
+    return this.#inspector;
   }
 
   /** Called through {@link TransportHooks}. */
