@@ -78,16 +78,20 @@ export function isReachable(host: string, port: number, timeoutMs = 1000): Promi
 /** The subset of a tap `Test` that {@link requireService} needs. */
 export interface SkippableTest {
   plan?(n: number, comment?: string): void;
-  skip?(message?: string): void;
   comment(...args: unknown[]): void;
-  fail(message?: string): boolean;
+  fail(message: string): boolean;
 }
 
 /**
  * Check a broker or tool needed by a test file. Outside CI, an unreachable service skips with a
  * printed reason (returns false). With `CI=true` nothing may skip: the test fails instead.
  */
-export async function requireService(t: SkippableTest, name: string, host: string, port: number): Promise<boolean> {
+export async function requireService(
+  t: SkippableTest,
+  name: string,
+  host: string,
+  port: number,
+): Promise<boolean> {
   if (await isReachable(host, port)) return true;
   const reason = `${name} is not reachable at ${host}:${port}`;
   if (process.env.CI === 'true') {
