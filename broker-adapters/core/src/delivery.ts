@@ -68,7 +68,14 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
 
   function runHandle(context: HandleContext, index: number): Promise<void> {
     while (index < middleware.length && !middleware[index]!.handle) index++;
-    if (index >= middleware.length) return Promise.resolve(handler(context.message));
+    if (index >= middleware.length) {
+      // A handler that throws synchronously must reach middleware as a rejection, like an async one.
+      try {
+        return Promise.resolve(handler(context.message));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     const next = index + 1;
     return middleware[index]!.handle!(context, () => runHandle(context, next));
   }
