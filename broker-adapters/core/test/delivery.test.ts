@@ -128,3 +128,28 @@ t.test('the original topic header restores Message.topic for dead-letter replays
   await deliver(raw(1, { topic: 'jobs', headers: { [HEADER.topic]: 'orders.created' } }));
   t.equal(topic, 'orders.created');
 });
+
+t.test('a synchronously throwing handler reaches handle middleware as a rejection', async (t) => {
+  const seen: string[] = [];
+  const observer: Middleware = {
+    handle(_context, next) {
+      const result = next();
+      seen.push(result instanceof Promise ? 'promise' : 'other');
+      return result.catch((error: Error) => {
+        seen.push(`rejected: ${error.message}`);
+        throw error;
+      });
+    },
+  };
+  const deliver = createDispatcher(
+    options(
+      () => {
+        throw new Error('sync boom');
+      },
+      { middleware: [observer] },
+    ),
+  );
+  const outcome = await deliver(raw(1));
+  t.same(seen, ['promise', 'rejected: sync boom']);
+  t.match(outcome, { kind: 'retry', nextAttempt: 2 });
+});
