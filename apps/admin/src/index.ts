@@ -1,1 +1,10 @@
-export {};
+/**
+ * @brokerkit/admin — the Fastify admin API and status page. `buildApp` for embedding and tests;
+ * `server.ts` is the process entry (`npm run admin`).
+ *
+ * @packageDocumentation
+ */
+export { buildApp, REDACTED_LOG_PATHS, type BuildAppOptions } from './app.js';
+export { configFromEnv, defaultConfig, type AdminConfig } from './config.js';
+export { AdminError, PROBLEM_TYPE, problem, type AdminErrorCode, type Problem } from './problems.js';
+export { statusPage, type StatusPageOptions } from './status-page.js';

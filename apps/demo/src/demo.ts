@@ -3,7 +3,7 @@
  * events, two fan-out groups (`billing`, `shipping`), a work-queue worker that fails now and then
  * (so retries and dead letters show), and the admin API with /metrics on top.
  */
-import { connect, type Broker, type Message, type Subscription } from '@brokerkit/core';
+import { PermanentError, connect, type Broker, type Message, type Subscription } from '@brokerkit/core';
 
 /** Demo settings; every field has a default suitable for a laptop. */
 export interface DemoOptions {
@@ -21,9 +21,11 @@ export interface DemoOptions {
   print?: (line: string) => void;
 }
 
-/** Names the demo creates on the broker. */
+/** Topics the demo publishes order events to. */
 export const DEMO_TOPICS = { created: 'orders.created', paid: 'orders.paid' } as const;
+/** The two fan-out groups: every order event reaches both. */
 export const DEMO_GROUPS = { billing: 'billing', shipping: 'shipping' } as const;
+/** The work queue of email jobs (one per order), whose worker fails now and then. */
 export const DEMO_QUEUE = 'emails';
 
 /** Counters the demo keeps, also used by its tests. */
@@ -66,7 +68,14 @@ export async function startDemo(options: DemoOptions = {}, existing?: Broker): P
   const poisonRate = options.poisonRate ?? 0.02;
   const print = options.print ?? ((line: string) => console.log(line));
   const broker = existing ?? (await connect(options.url));
-  const counters: DemoCounters = { published: 0, publishFailed: 0, billing: 0, shipping: 0, emailsSent: 0, emailsFailed: 0 };
+  const counters: DemoCounters = {
+    published: 0,
+    publishFailed: 0,
+    billing: 0,
+    shipping: 0,
+    emailsSent: 0,
+    emailsFailed: 0,
+  };
   const subscriptions: Subscription[] = [];
 
   subscriptions.push(
@@ -87,7 +96,8 @@ export async function startDemo(options: DemoOptions = {}, existing?: Broker): P
     await broker.consume<EmailJob>(
       DEMO_QUEUE,
       (msg: Message<EmailJob>) => {
-        if (msg.data.template === 'broken') throw new TypeError(`template "broken" does not exist`);
+        // A poison job can never succeed: PermanentError sends it to emails.dlq without retries.
+        if (msg.data.template === 'broken') throw new PermanentError(`template "broken" does not exist`);
         if (Math.random() < failureRate) {
           counters.emailsFailed++;
           throw new Error('SMTP server busy (simulated)');
@@ -115,7 +125,11 @@ export async function startDemo(options: DemoOptions = {}, existing?: Broker): P
     try {
       await Promise.all([
         broker.publish(n % 3 === 0 ? DEMO_TOPICS.paid : DEMO_TOPICS.created, order),
-        broker.send(DEMO_QUEUE, { orderId: order.orderId, to: `${order.customer}@example.com`, template: poison ? 'broken' : 'receipt' }),
+        broker.send(DEMO_QUEUE, {
+          orderId: order.orderId,
+          to: `${order.customer}@example.com`,
+          template: poison ? 'broken' : 'receipt',
+        }),
       ]);
       counters.published++;
     } catch {

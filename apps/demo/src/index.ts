@@ -5,3 +5,4 @@
  */
 export { startDemo, DEMO_GROUPS, DEMO_QUEUE, DEMO_TOPICS } from './demo.js';
 export type { DemoOptions, DemoCounters, RunningDemo } from './demo.js';
+export { demoSettings, formatBanner, type DemoSettings } from './settings.js';

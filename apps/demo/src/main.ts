@@ -1,33 +1,57 @@
 /**
- * `npm start`: the embedded demo. Env: BROKER_URL (default memory://), DEMO_RATE (orders/s).
+ * `npm start`: the embedded demo in one process. Env: BROKER_URL (default memory://), ADMIN_HOST
+ * (127.0.0.1), ADMIN_PORT (3000), ADMIN_TOKEN, LOG_LEVEL (admin request logs, default warn),
+ * DEMO_RATE (orders/s, 20), DEMO_FAILURE_RATE (0.1), DEMO_POISON_RATE (0.02). Ctrl-C or SIGTERM
+ * stops publishing, drains every handler, closes the broker and exits 0.
  */
 import { connect, defaultBrokerUrl, redactUrl } from '@brokerkit/core';
+import { metrics } from '@brokerkit/metrics';
+import { buildApp, configFromEnv, type AdminConfig } from '@brokerkit/admin';
 import { startDemo } from './demo.js';
+import { demoSettings, formatBanner, type DemoSettings } from './settings.js';
+
+let settings: DemoSettings;
+let adminConfig: AdminConfig;
+try {
+  settings = demoSettings(process.env);
+  // The status page polls every 2 s: per-request info logs would bury the demo's own lines.
+  adminConfig = { ...configFromEnv(process.env), logLevel: process.env.LOG_LEVEL || 'warn' };
+} catch (error) {
+  console.error(`brokerkit demo: ${(error as Error).message}`);
+  process.exit(2);
+}
 
 const url = defaultBrokerUrl();
 const broker = await connect(url);
-const demo = await startDemo({ rate: Number(process.env.DEMO_RATE ?? 20) }, broker);
-
-console.log(
-  [
-    '',
-    `brokerkit demo running on ${redactUrl(url)}`,
-    '  publisher: sample order events (orders.created, orders.paid) + email jobs',
-    '  groups:    billing (orders.>), shipping (orders.created); work queue: emails (10% failures)',
-    '  Ctrl-C to stop',
-    '',
-  ].join('\n'),
+// Metrics first, so every subscription the demo opens is measured; the admin serves this registry.
+const brokerMetrics = metrics();
+broker.use(brokerMetrics);
+broker.on('error', (error) => console.error(`broker error: ${error.message}`));
+const demo = await startDemo(
+  { rate: settings.rate, failureRate: settings.failureRate, poisonRate: settings.poisonRate },
+  broker,
 );
+const app = await buildApp({ broker, config: adminConfig, registry: brokerMetrics.registry });
+await app.listen({ host: adminConfig.host, port: adminConfig.port });
+const address = app.server.address();
+const port = typeof address === 'object' && address ? address.port : adminConfig.port;
+console.log(formatBanner({ brokerUrl: redactUrl(url), host: adminConfig.host, port, settings }));
 
 let stopping = false;
-const stop = async (signal: string) => {
+const stop = async (signal: string): Promise<void> => {
   if (stopping) return;
   stopping = true;
   console.log(`\n${signal}: draining...`);
-  await demo.close();
-  await broker.close();
-  console.log('stopped cleanly');
-  process.exit(0);
+  try {
+    await demo.close();
+    await app.close();
+    await broker.close();
+    console.log('stopped cleanly');
+    process.exit(0);
+  } catch (error) {
+    console.error(`shutdown failed: ${(error as Error).message}`);
+    process.exit(1);
+  }
 };
 process.once('SIGINT', () => void stop('SIGINT'));
 process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -1,0 +1,50 @@
+/** Building the admin for a test, and reading its answers. */
+import { Writable } from 'node:stream';
+import type { Broker } from '@brokerkit/core';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildApp } from '../src/index.js';
+import type { TapTest } from './targets.js';
+import type { AdminConfig } from '../src/index.js';
+
+/** The token the tests configure. */
+export const TOKEN = 'test-token-0123456789abcdef';
+/** Authorization header with {@link TOKEN}. */
+export const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+/** Build the admin over `broker` (closed on teardown); logs are collected in `logs`. */
+export async function adminFor(
+  t: TapTest,
+  broker: Broker,
+  config: Partial<AdminConfig> = {},
+): Promise<{ app: FastifyInstance; logs: string[] }> {
+  const logs: string[] = [];
+  const logStream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(chunk.toString());
+      callback();
+    },
+  });
+  const app = await buildApp({ broker, config: { token: TOKEN, logLevel: 'info', ...config }, logStream });
+  t.teardown(() => app.close());
+  await app.ready();
+  return { app, logs };
+}
+
+/** The JSON body of a response, asserting it parses. */
+export function json<T = Record<string, unknown>>(response: LightMyRequestResponse): T {
+  return JSON.parse(response.body) as T;
+}
+
+/** Assert `response` is a problem+json with `status` and `code`; returns the body. */
+export function assertProblem(
+  t: TapTest,
+  response: LightMyRequestResponse,
+  status: number,
+  code: string,
+): Record<string, unknown> {
+  t.equal(response.statusCode, status, `status ${status} (${response.body})`);
+  t.match(response.headers['content-type'], /^application\/problem\+json/);
+  const body = json(response);
+  t.match(body, { status, code, type: `urn:brokerkit:error:${code}`, title: String, detail: String });
+  return body;
+}

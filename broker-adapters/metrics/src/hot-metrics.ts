@@ -1,0 +1,157 @@
+/**
+ * Counter and histogram families for the per-message hot path. prom-client's own `inc()` and
+ * `observe()` validate and hash the label set on every call (a string built per message); these
+ * keep one plain cell per label set, so recording is a few number updates, and build the
+ * exposition only when scraped. They register with a prom-client registry like any metric.
+ */
+import type { Registry } from 'prom-client';
+
+type Labels = Readonly<Record<string, string>>;
+
+/** One counter series: increment `value`. */
+export interface CounterCell {
+  value: number;
+}
+
+/** One histogram series; record with {@link HistogramFamily.observe}. */
+export interface HistogramCell {
+  /** Non-cumulative count per bucket; the last slot is +Inf. */
+  readonly counts: Float64Array;
+  /** The series' labels plus `le`, per bucket: built once, not per scrape. */
+  readonly bucketLabels: readonly Labels[];
+  sum: number;
+  count: number;
+}
+
+/** The shape prom-client's registry reads from a metric's `get()`. */
+interface MetricSnapshot {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  aggregator: 'sum';
+  values: Array<{ labels: Labels; value: number; metricName?: string }>;
+}
+
+/** Cells by label set: the one store both families use. */
+class Cells<Cell> {
+  readonly entries = new Map<string, { labels: Labels; cell: Cell }>();
+
+  constructor(
+    private readonly labelNames: readonly string[],
+    private readonly create: (labels: Labels) => Cell,
+  ) {}
+
+  get(labels: Labels): Cell {
+    const key = this.labelNames.map((n) => labels[n] ?? '').join('\u0000');
+    let entry = this.entries.get(key);
+    if (!entry) {
+      const own = { ...labels };
+      entry = { labels: own, cell: this.create(own) };
+      this.entries.set(key, entry);
+    }
+    return entry.cell;
+  }
+}
+
+/** prom-client accepts any object with `name` and `get()`; the cast is for its class-typed API. */
+function register(registry: Registry, metric: { name: string; get(): MetricSnapshot; reset(): void }): void {
+  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+}
+
+/** A monotonically increasing counter family. */
+export class CounterFamily {
+  readonly #cells: Cells<CounterCell>;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    labelNames: readonly string[],
+    registry: Registry,
+  ) {
+    this.#cells = new Cells(labelNames, () => ({ value: 0 }));
+    register(registry, this);
+  }
+
+  /** The cell of `labels`, created at zero on first use. Cache it: this builds a key. */
+  cell(labels: Labels): CounterCell {
+    return this.#cells.get(labels);
+  }
+
+  /** Called by `registry.resetMetrics()`: zero in place, cached cells stay valid. */
+  reset(): void {
+    for (const { cell } of this.#cells.entries.values()) cell.value = 0;
+  }
+
+  get(): MetricSnapshot {
+    const values = [...this.#cells.entries.values()].map(({ labels, cell }) => ({
+      labels,
+      value: cell.value,
+    }));
+    return { name: this.name, help: this.help, type: 'counter', aggregator: 'sum', values };
+  }
+}
+
+/** A histogram family with fixed bucket upper bounds (seconds). */
+export class HistogramFamily {
+  readonly #bounds: Float64Array;
+  readonly #cells: Cells<HistogramCell>;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    labelNames: readonly string[],
+    buckets: readonly number[],
+    registry: Registry,
+  ) {
+    const bounds = Float64Array.from(buckets);
+    this.#bounds = bounds;
+    const les = [...Array.from(bounds, String), '+Inf'];
+    this.#cells = new Cells(labelNames, (labels) => ({
+      counts: new Float64Array(bounds.length + 1),
+      bucketLabels: les.map((le) => ({ ...labels, le })),
+      sum: 0,
+      count: 0,
+    }));
+    register(registry, this);
+  }
+
+  /** The cell of `labels`, created empty on first use. Cache it: this builds a key. */
+  cell(labels: Labels): HistogramCell {
+    return this.#cells.get(labels);
+  }
+
+  /** Called by `registry.resetMetrics()`: zero in place, cached cells stay valid. */
+  reset(): void {
+    for (const { cell } of this.#cells.entries.values()) {
+      cell.counts.fill(0);
+      cell.sum = 0;
+      cell.count = 0;
+    }
+  }
+
+  /** Record `value` in `cell`: a linear scan of ~15 bounds beats a binary search at this size. */
+  observe(cell: HistogramCell, value: number): void {
+    const bounds = this.#bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    cell.counts[i]!++;
+    cell.sum += value;
+    cell.count++;
+  }
+
+  get(): MetricSnapshot {
+    const values: MetricSnapshot['values'] = [];
+    const bucket = `${this.name}_bucket`;
+    const bounds = this.#bounds;
+    for (const { labels, cell } of this.#cells.entries.values()) {
+      let cumulative = 0;
+      for (let i = 0; i <= bounds.length; i++) {
+        cumulative += cell.counts[i]!;
+        values.push({ labels: cell.bucketLabels[i]!, value: cumulative, metricName: bucket });
+      }
+      values.push({ labels, value: cell.sum, metricName: `${this.name}_sum` });
+      values.push({ labels, value: cell.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: 'histogram', aggregator: 'sum', values };
+  }
+}
