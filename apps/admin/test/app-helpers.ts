@@ -24,7 +24,14 @@ export async function adminFor(
       callback();
     },
   });
-  const app = await buildApp({ broker, config: { token: TOKEN, logLevel: 'info', ...config }, logStream });
+  // Tests that send dozens of requests on purpose get a limit they cannot reach; the rate-limit
+  // tests pass their own.
+  const rateLimit = { max: 10_000, timeWindowMs: 60_000 };
+  const app = await buildApp({
+    broker,
+    config: { token: TOKEN, logLevel: 'info', rateLimit, ...config },
+    logStream,
+  });
   t.teardown(() => app.close());
   await app.ready();
   return { app, logs };

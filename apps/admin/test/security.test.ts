@@ -183,6 +183,25 @@ t.test('mutating routes are rate limited', async (t) => {
   t.equal((await app.inject(`/api/queues/${queue}`)).statusCode, 200, 'reads are not limited');
 });
 
+t.test(
+  'requests with a wrong token are rate limited too, so the token cannot be guessed at speed',
+  async (t) => {
+    const broker = (await memory.open(t))!;
+    const { app } = await adminFor(t, broker, { rateLimit: { max: 3, timeWindowMs: 60_000 } });
+    const queue = uniqueName('rl-bad');
+    await broker.send(queue, 1);
+    const guess = () =>
+      app.inject({
+        method: 'POST',
+        url: `/api/queues/${queue}/purge`,
+        headers: { authorization: 'Bearer wrong-guess' },
+      });
+    for (let i = 0; i < 3; i++) assertProblem(t, await guess(), 401, 'BK_UNAUTHORIZED');
+    assertProblem(t, await guess(), 429, 'BK_RATE_LIMITED');
+    t.equal((await broker.inspector!.queueInfo(queue)).depth, 1, 'nothing purged');
+  },
+);
+
 t.test('security headers on every response', async (t) => {
   const broker = (await memory.open(t))!;
   const { app } = await adminFor(t, broker);

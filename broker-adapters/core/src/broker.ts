@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { createDispatcher } from './delivery.js';
 import { closedAwareInspector } from './closed-inspector.js';
-import { ClosedError, PayloadTooLargeError, ValidationError } from './errors.js';
+import { ClosedError, DiscardedError, PayloadTooLargeError, ValidationError } from './errors.js';
 import { RESERVED_HEADER_PREFIX } from './headers.js';
 import { newMessageId } from './ids.js';
 import { validateGroupName, validatePattern, validateQueueName, validateTopic } from './names.js';
@@ -128,6 +128,8 @@ class ManagedBroker extends EventEmitter implements Broker {
   readonly #publishTimeoutMs: number;
   readonly #maxPayloadBytes: number;
   #inspector: QueueInspector | undefined;
+  /** Errors reported while nobody listened, by code: only a few become process warnings. */
+  readonly #unheardErrors = new Map<string, number>();
 
   constructor(
     private readonly transport: Transport,
@@ -162,14 +164,26 @@ class ManagedBroker extends EventEmitter implements Broker {
     else if (status === 'ready' && previous === 'reconnecting') this.emit('reconnected');
   }
 
-  /** Report an error nobody awaits. Without an `error` listener it becomes a process warning, never silence. */
+  /**
+   * Report an error nobody awaits. Without an `error` listener it becomes a process warning, never
+   * silence — the first of each code in full, then one line per further 1 000, so a stream of
+   * discards cannot flood stderr.
+   */
   reportError(error: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-    else
-      process.emitWarning(error.message, {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', error);
+      return;
+    }
+    const code = (error as { code?: string }).code ?? 'ERROR';
+    const seen = (this.#unheardErrors.get(code) ?? 0) + 1;
+    this.#unheardErrors.set(code, seen);
+    if (seen === 1) process.emitWarning(error.message, { type: 'BrokerkitWarning', code });
+    else if (seen % 1000 === 0) {
+      process.emitWarning(`${seen} ${code} errors so far (add a broker 'error' listener to see each)`, {
         type: 'BrokerkitWarning',
-        code: (error as { code?: string }).code,
+        code,
       });
+    }
   }
 
   use(middleware: Middleware): this {
@@ -291,11 +305,10 @@ class ManagedBroker extends EventEmitter implements Broker {
   }
 
   #discarded(error: Error, message: Message, destination: string): void {
-    const report = new Error(
+    const report = new DiscardedError(
       `message ${message.id} on ${destination} discarded after ${message.attempt} attempt(s): ${error.message}`,
       { cause: error },
     );
-    (report as Error & { code: string }).code = 'BK_DISCARDED';
     this.reportError(report);
   }
 

@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'BK_NOT_FOUND'
   | 'BK_PERMANENT'
   | 'BK_UNSUPPORTED'
-  | 'BK_BROKER';
+  | 'BK_BROKER'
+  | 'BK_DISCARDED';
 
 /** Base class of every brokerkit error. */
 export class BrokerkitError extends Error {
@@ -109,6 +110,16 @@ export class PermanentError extends BrokerkitError {
   }
 }
 
+/**
+ * A message of an ephemeral subscription ran out of attempts and was dropped (ephemeral
+ * subscriptions have no dead-letter queue). Reported through the broker's `error` event.
+ */
+export class DiscardedError extends BrokerkitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('BK_DISCARDED', message, options);
+  }
+}
+
 /** True when `error` is a brokerkit error, optionally with the given code. */
 export function isBrokerkitError(error: unknown, code?: ErrorCode): error is BrokerkitError {
   // Duck-typed as well as instanceof: two copies of core in one process must still agree.
@@ -124,11 +135,15 @@ export function toError(thrown: unknown): Error {
   return new Error(typeof thrown === 'string' ? thrown : `non-error thrown: ${String(thrown)}`);
 }
 
-/** A URL with its password (and username) replaced, safe for messages and logs. */
+/**
+ * A URL with its secret replaced, safe for messages and logs: the password, or the username when
+ * there is no password (NATS token auth puts the token there: `nats://<token>@host`).
+ */
 export function redactUrl(url: string | URL): string {
   try {
     const u = new URL(String(url));
     if (u.password) u.password = '***';
+    else if (u.username) u.username = '***';
     return u.toString();
   } catch {
     return '<invalid url>';

@@ -20,6 +20,7 @@ export {
   UnsupportedError,
   BrokerError,
   PermanentError,
+  DiscardedError,
   isBrokerkitError,
   toError,
   redactUrl,

@@ -33,6 +33,7 @@ t.test('redactUrl never shows the password', async (t) => {
   t.equal(redactUrl('amqp://user:s3cret@host:5672/vh'), 'amqp://user:***@host:5672/vh');
   t.notMatch(redactUrl('nats://a:b@h'), /:b@/);
   t.equal(redactUrl('memory://'), 'memory://');
+  t.equal(redactUrl('nats://s3cr3tTOKEN@host:4222'), 'nats://***@host:4222', 'a NATS token in the username');
   t.equal(redactUrl('::nope'), '<invalid url>');
 });
 
