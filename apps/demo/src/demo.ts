@@ -139,9 +139,10 @@ export async function startDemo(options: DemoOptions = {}, existing?: Broker): P
     }
   };
   const ticker = setInterval(() => {
-    carry += rate / 10;
-    // Back-pressure: skip a tick rather than pile up publishes while the broker is away.
+    // Back-pressure: skip a tick rather than pile up publishes while the broker is away; the
+    // skipped share is dropped, not saved up, so an outage does not end in a burst.
     if (inFlight > rate * 5) return;
+    carry += rate / 10;
     for (; carry >= 1; carry--) void publishOne();
   }, 100);
 
