@@ -58,8 +58,11 @@ export function failureTests(parent: TapTest, ctx: SuiteContext): void {
     scoped(parent, ctx, `retry then ack: attempts 1, 2, 3 of the same message (${kind})`, async (s) => {
       const broker = await s.broker();
       const r = route(s, kind);
+      const arrivals: number[] = [];
       const inbox = new Inbox((m) => {
-        if (m.data.k === 'r' && m.attempt < 3) throw new TestFailure(`attempt ${m.attempt} fails`);
+        if (m.data.k !== 'r') return;
+        arrivals.push(performance.now());
+        if (m.attempt < 3) throw new TestFailure(`attempt ${m.attempt} fails`);
       });
       await r.listen(broker, inbox.handler, { retry: s.retry(5) });
       const id = s.key('id');
@@ -91,6 +94,17 @@ export function failureTests(parent: TapTest, ctx: SuiteContext): void {
         'same data, headers and topic each time',
       );
       assertCounts(s.t, inbox, { r: 3, [sentinel]: 1 }, 'exactly 3 deliveries, none after the ack');
+      // Backoff is honoured: lower bounds only (initialMs, then doubled; jitter is off), never an
+      // upper bound, so a slow machine cannot fail it. 0.9: timer and clock granularity.
+      const initialMs = ctx.features.retryInitialMs;
+      s.t.ok(
+        arrivals[1]! - arrivals[0]! >= initialMs * 0.9,
+        `attempt 2 came ≥ ${initialMs} ms after attempt 1 (${(arrivals[1]! - arrivals[0]!).toFixed(1)} ms)`,
+      );
+      s.t.ok(
+        arrivals[2]! - arrivals[1]! >= 2 * initialMs * 0.9,
+        `attempt 3 came ≥ ${2 * initialMs} ms after attempt 2 (${(arrivals[2]! - arrivals[1]!).toFixed(1)} ms)`,
+      );
       if (kind !== 'ephemeral') s.t.same(await s.deadLetters(broker, r.origin), [], 'no dead letters');
     });
   }

@@ -207,9 +207,15 @@ export function semanticsTests(parent: TapTest, ctx: SuiteContext): void {
       : [await s.broker()];
     const r = route(s, 'queue');
     const inbox = new Inbox(); // every consumer records into one inbox: the union
+    const perConsumer = [0, 0, 0]; // and counts its own share: all three must take part
     const subs: Subscription[] = [];
-    for (let i = 0; i < 3; i++)
-      subs.push(await r.listen(brokers[i % brokers.length]!, inbox.handler, { concurrency: 2 }));
+    for (let i = 0; i < 3; i++) {
+      const handler = (m: Parameters<typeof inbox.handler>[0]) => {
+        perConsumer[i]!++;
+        return inbox.handler(m);
+      };
+      subs.push(await r.listen(brokers[i % brokers.length]!, handler, { concurrency: 2 }));
+    }
     const expected = keys('c', 60);
     await emitKeys(r, brokers[0]!, expected);
     await s.waitFor(
@@ -222,6 +228,10 @@ export function semanticsTests(parent: TapTest, ctx: SuiteContext): void {
       ...(ctx.features.inFlightKnown ? { inFlight: 0 } : {}),
     });
     assertExactly(s.t, inbox, expected, 'three consumers together');
+    s.t.ok(
+      perConsumer.every((n) => n > 0),
+      `every consumer handled some of the work (${perConsumer.join(', ')})`,
+    );
   });
 
   for (const kind of ALL_KINDS) {
