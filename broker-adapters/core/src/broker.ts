@@ -128,6 +128,7 @@ class ManagedBroker extends EventEmitter implements Broker {
   readonly #publishTimeoutMs: number;
   readonly #maxPayloadBytes: number;
   #inspector: QueueInspector | undefined;
+  readonly #defaultTransportOptions: TransportPublishOptions;
   /** Errors reported while nobody listened, by code: only a few become process warnings. */
   readonly #unheardErrors = new Map<string, number>();
 
@@ -141,6 +142,11 @@ class ManagedBroker extends EventEmitter implements Broker {
     this.#retry = settings.retry;
     this.#publishTimeoutMs = settings.publishTimeoutMs;
     this.#maxPayloadBytes = settings.maxPayloadBytes;
+    this.#defaultTransportOptions = Object.freeze({
+      confirm: true,
+      timeoutMs: settings.publishTimeoutMs,
+      delayMs: 0,
+    });
   }
 
   get status(): BrokerStatus {
@@ -349,11 +355,15 @@ class ManagedBroker extends EventEmitter implements Broker {
       headers: copyHeaders(options?.headers),
       timestamp: new Date(),
     };
-    const transportOptions: TransportPublishOptions = {
-      confirm: options?.confirm ?? true,
-      timeoutMs: positiveInteger('timeoutMs', options?.timeoutMs, this.#publishTimeoutMs),
-      delayMs,
-    };
+    // The common call (no options, no delay) shares one frozen options object: nothing to allocate.
+    const transportOptions: TransportPublishOptions =
+      options === undefined && delayMs === 0
+        ? this.#defaultTransportOptions
+        : {
+            confirm: options?.confirm ?? true,
+            timeoutMs: positiveInteger('timeoutMs', options?.timeoutMs, this.#publishTimeoutMs),
+            delayMs,
+          };
     const hooks = this.#publishHooks;
     if (hooks.length === 0) {
       return kind === 'publish'
@@ -385,18 +395,31 @@ export async function createBroker(
 ): Promise<Broker> {
   const settings = resolveSettings(options);
   // The transport reports status from its first moment; the broker exists only afterwards.
-  const relay: { broker?: ManagedBroker; early?: { status: BrokerStatus; error?: Error } } = {};
+  const relay: {
+    broker?: ManagedBroker;
+    early?: { status: BrokerStatus; error?: Error };
+    earlyErrors: Error[];
+  } = { earlyErrors: [] };
   const hooks: TransportHooks = {
     status: (status, error) => {
       if (relay.broker) relay.broker.setStatus(status, error);
       else relay.early = { status, error };
     },
-    error: (error) => relay.broker?.reportError(error),
+    // Errors before the broker exists are kept and reported once it does: never dropped.
+    error: (error) => {
+      if (relay.broker) relay.broker.reportError(error);
+      else relay.earlyErrors.push(error);
+    },
   };
   const transport = await factory(hooks);
   const broker = new ManagedBroker(transport, settings);
   relay.broker = broker;
   if (relay.early && relay.early.status !== 'connecting')
     broker.setStatus(relay.early.status, relay.early.error);
+  if (relay.earlyErrors.length > 0) {
+    // After connect() has resolved, so a listener the caller adds right away hears them.
+    const errors = relay.earlyErrors;
+    setImmediate(() => errors.forEach((error) => broker.reportError(error)));
+  }
   return broker;
 }
