@@ -1,0 +1,229 @@
+/**
+ * A group member or work-queue worker on a durable pull consumer: pulls sized to its free
+ * prefetch slots ({@link PullLoop}), at most `concurrency` handlers at once, and the outcome core
+ * decided carried out with ack / nak(delay) / dead-letter-then-term.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { InFlightTracker, toError } from '@brokerkit/core';
+import type {
+  DeliverFn,
+  DeliveryOutcome,
+  RawDelivery,
+  TransportHooks,
+  TransportSubscription,
+} from '@brokerkit/core';
+import type { Connection } from './connection.js';
+import type { DeadLetterWriter } from './dead-letter-writer.js';
+import type { LingeringPulls } from './lingering.js';
+import { presenceSubject } from './names.js';
+import { PullLoop } from './pull-loop.js';
+import type { PulledMessage } from './pulled.js';
+import type { ConsumerRef } from './topology.js';
+import { WIRE, plainBytes, receivedHeaders, type ReceivedHeaders } from './wire.js';
+
+/** What one durable subscription needs. */
+export interface DurableSpec {
+  readonly ref: ConsumerRef;
+  /** The group (group subscriptions): replayed dead letters of other groups are skipped. */
+  readonly group: string | undefined;
+  /** Work queues report the queue as the topic; groups the subject. */
+  readonly queue: string | undefined;
+  /** Queue or group: where dead letters go. */
+  readonly origin: string;
+  readonly concurrency: number;
+  readonly prefetch: number;
+  readonly heartbeatMs: number;
+  readonly ackWaitMs: number;
+  /** Where a closing member leaves its open pulls (see {@link LingeringPulls}). */
+  readonly lingering: LingeringPulls;
+}
+
+/** Start consuming; resolves once the member is announced and its first pull is on its way. */
+export async function startDurable(
+  conn: Connection,
+  spec: DurableSpec,
+  deliver: DeliverFn,
+  deadLetters: DeadLetterWriter,
+  hooks: TransportHooks,
+): Promise<TransportSubscription> {
+  const durable = new DurableSubscription(conn, spec, deliver, deadLetters, hooks);
+  await conn.nc.flush();
+  durable.pull();
+  return durable;
+}
+
+class DurableSubscription implements TransportSubscription {
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  readonly #queue: PulledMessage[] = [];
+  #running = 0;
+  readonly #loop: PullLoop;
+  readonly #inFlight = new InFlightTracker();
+  /** Messages whose handler is running: kept alive with progress acks past the ack wait. */
+  readonly #active = new Set<PulledMessage>();
+  readonly #keepAlive: NodeJS.Timeout;
+  readonly #presence: Subscription;
+  readonly #onReconnect = () => {
+    this.#loop.reset();
+    this.pull();
+  };
+  readonly #expiresMs: number;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly spec: DurableSpec,
+    private readonly deliver: DeliverFn,
+    private readonly deadLetters: DeadLetterWriter,
+    private readonly hooks: TransportHooks,
+  ) {
+    const nc: NatsConnection = conn.nc;
+    this.#expiresMs = Math.max(1_000, spec.heartbeatMs * 2);
+    this.#loop = new PullLoop(
+      nc,
+      {
+        stream: spec.ref.stream,
+        consumer: spec.ref.consumer,
+        heartbeatMs: spec.heartbeatMs,
+        expiresMs: this.#expiresMs,
+      },
+      (m) => this.#receive(m),
+      () => this.pull(),
+    );
+    conn.onReconnect.add(this.#onReconnect);
+    // Presence probes let the inspector count members across processes.
+    this.#presence = nc.subscribe(presenceSubject(spec.origin), {
+      callback: (_error, msg) => {
+        if (msg.reply) msg.respond();
+      },
+    });
+    this.#keepAlive = setInterval(
+      () => {
+        for (const m of this.#active) m.working();
+      },
+      Math.max(500, Math.floor(spec.ackWaitMs / 3)),
+    );
+    this.#keepAlive.unref();
+  }
+
+  /** Ask for as many messages as there are free prefetch slots (batched to at least half of them). */
+  pull(): void {
+    if (this.#closing || !this.conn.connected) return;
+    const { prefetch } = this.spec;
+    const free = prefetch - this.#queue.length - this.#running - this.#loop.requested;
+    if (free <= 0) return;
+    if (this.#loop.openRequests > 0 && (free < Math.ceil(prefetch / 2) || this.#loop.openRequests >= 2))
+      return;
+    this.#loop.pull(free);
+  }
+
+  #receive(m: PulledMessage): void {
+    if (this.#closing) {
+      // Arrived after close began: straight back to the stream for another member.
+      this.spec.lingering.touch();
+      m.nak();
+      return;
+    }
+    this.#queue.push(m);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#running < this.spec.concurrency && this.#queue.length > 0) {
+      const m = this.#queue.shift()!;
+      this.#running++;
+      this.#inFlight.add();
+      this.#active.add(m);
+      void this.#handle(m).finally(() => {
+        this.#active.delete(m);
+        this.#running--;
+        this.#inFlight.done();
+        if (!this.#closing) {
+          this.#pump();
+          this.pull();
+        }
+      });
+    }
+  }
+
+  async #handle(m: PulledMessage): Promise<void> {
+    try {
+      const meta = receivedHeaders(m.msg);
+      const h = meta.headers;
+      const replayTo = h[WIRE.replayTo];
+      if (replayTo !== undefined && replayTo !== this.spec.group) {
+        m.ack();
+        return;
+      }
+      let attempt = m.deliveryCount;
+      const notBefore = h[WIRE.notBefore];
+      if (notBefore !== undefined) {
+        const wait = Number(notBefore) - Date.now();
+        if (wait > 0) {
+          m.nak(wait);
+          return;
+        }
+        // The early delivery that waited for `notBefore` was not an attempt.
+        if (attempt > 1 && m.storedAt.getTime() < Number(notBefore)) attempt--;
+      }
+      const delivery: RawDelivery = {
+        topic: this.spec.queue ?? m.subject,
+        body: plainBytes(m.msg.data),
+        headers: h,
+        contentType: meta.contentType,
+        id: meta.id,
+        timestamp: meta.timestamp ?? m.storedAt,
+        attempt,
+        redelivered: m.deliveryCount > 1,
+      };
+      const outcome = await this.deliver(delivery);
+      await this.#settle(m, outcome, meta);
+    } catch (error) {
+      // Never leave a message unsettled because of an adapter fault: redeliver it later.
+      m.nak(1_000);
+      this.hooks.error(toError(error));
+    }
+  }
+
+  async #settle(m: PulledMessage, outcome: DeliveryOutcome, meta: ReceivedHeaders): Promise<void> {
+    switch (outcome.kind) {
+      case 'ack':
+        m.ack();
+        return;
+      case 'retry':
+        m.nak(outcome.delayMs);
+        return;
+      case 'dead_letter':
+        await this.deadLetters.write(
+          this.spec.origin,
+          m,
+          meta,
+          outcome.headers,
+          `${this.spec.ref.stream}:${m.streamSequence}`,
+        );
+        m.term();
+        return;
+      case 'discarded':
+        m.term();
+        return;
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
+    this.#closing = true;
+    this.#presence.unsubscribe();
+    this.conn.onReconnect.delete(this.#onReconnect);
+    this.#loop.stop();
+    // Prefetched but not started: give them back now rather than after the ack wait.
+    for (const m of this.#queue.splice(0)) m.nak();
+    await this.#inFlight.idle();
+    clearInterval(this.#keepAlive);
+    // Open requests stay open until they expire: what still arrives is given back at once.
+    if (this.#loop.lingering) this.spec.lingering.add(this.#loop, this.#expiresMs);
+    else this.#loop.close();
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * `createTransport`: the NATS {@link Transport}, assembled from the connection, the publisher,
+ * topology provisioning, durable and ephemeral subscriptions and the inspector.
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { defaultCodec } from '@brokerkit/core';
+import type {
+  AdapterFactory,
+  ConsumerSpec,
+  DeliverFn,
+  OutgoingMessage,
+  SubscriptionSpec,
+  Transport,
+  TransportPublishOptions,
+  TransportSubscription,
+} from '@brokerkit/core';
+import { Connection } from './connection.js';
+import { DeadLetterWriter } from './dead-letter-writer.js';
+import { startDurable } from './durable.js';
+import { startEphemeral } from './ephemeral.js';
+import { createInspector } from './inspector.js';
+import { LingeringPulls } from './lingering.js';
+import { resolveNatsOptions } from './options.js';
+import { Publisher } from './publisher.js';
+import { Topology } from './topology.js';
+
+const DEAD_LETTER_TIMEOUT_MS = 30_000;
+
+/** Creates a connected NATS transport for a `nats://host:port` URL. */
+export const createTransport: AdapterFactory = async (url, options, hooks) => {
+  const nats = resolveNatsOptions(options.nats);
+  const conn = await Connection.open(url, options, nats, hooks);
+  try {
+    const jsm = await jetstreamManager(conn.nc);
+    const js = jetstream(conn.nc);
+    const topology = new Topology(jsm, nats);
+    const publisher = new Publisher(conn, js, topology, nats);
+    const deadLetters = new DeadLetterWriter(publisher, topology, DEAD_LETTER_TIMEOUT_MS);
+    const lingering = new LingeringPulls();
+    const inspector = createInspector(jsm, topology, publisher, options.codec ?? defaultCodec, conn.nc);
+
+    const transport: Transport = {
+      adapter: 'nats',
+      inspector,
+      publish: (message: OutgoingMessage, o: TransportPublishOptions) => publisher.publish(message, o),
+      send: (message: OutgoingMessage, o: TransportPublishOptions) => publisher.send(message, o),
+
+      async subscribe(spec: SubscriptionSpec, deliver: DeliverFn): Promise<TransportSubscription> {
+        if (spec.group === undefined) {
+          return startEphemeral(conn.nc, spec, deliver, hooks, nats.maxPendingEphemeral);
+        }
+        const ref = await topology.ensureGroupConsumer(spec.group, spec.pattern, spec.prefetch);
+        await topology.ensureDlqStream(spec.group);
+        return startDurable(
+          conn,
+          {
+            ref,
+            group: spec.group,
+            queue: undefined,
+            origin: spec.group,
+            concurrency: spec.concurrency,
+            prefetch: spec.prefetch,
+            heartbeatMs: nats.heartbeatMs,
+            ackWaitMs: nats.ackWaitMs,
+            lingering,
+          },
+          deliver,
+          deadLetters,
+          hooks,
+        );
+      },
+
+      async consume(spec: ConsumerSpec, deliver: DeliverFn): Promise<TransportSubscription> {
+        const ref = await topology.ensureQueueConsumer(spec.queue, spec.prefetch);
+        await topology.ensureDlqStream(spec.queue);
+        return startDurable(
+          conn,
+          {
+            ref,
+            group: undefined,
+            queue: spec.queue,
+            origin: spec.queue,
+            concurrency: spec.concurrency,
+            prefetch: spec.prefetch,
+            heartbeatMs: nats.heartbeatMs,
+            ackWaitMs: nats.ackWaitMs,
+            lingering,
+          },
+          deliver,
+          deadLetters,
+          hooks,
+        );
+      },
+
+      async close(): Promise<void> {
+        await publisher.inFlight.idle();
+        await lingering.settle();
+        await conn.close();
+      },
+    };
+    return transport;
+  } catch (error) {
+    await conn.close().catch(() => undefined);
+    throw error;
+  }
+};

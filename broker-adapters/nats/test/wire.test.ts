@@ -1,0 +1,90 @@
+// The header block codec of the adapter, alone: what goes on the wire and what comes back.
+import t from 'tap';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { Headers, OutgoingMessage } from '@brokerkit/core';
+import type { MsgHdrs } from '@nats-io/transport-node';
+import { WIRE, outgoingHeaders, parseHeaderBlock, readHeaders, storedHeaders } from '../src/wire.js';
+
+/** The encoded block nats.js would write (it calls `encode()`, which `MsgHdrs` does not declare). */
+function encoded(h: MsgHdrs): Uint8Array {
+  return (h as unknown as { encode(): Uint8Array }).encode();
+}
+
+const message: OutgoingMessage = {
+  id: 'id-1',
+  destination: 'orders.created',
+  data: null,
+  body: new Uint8Array(),
+  contentType: 'application/json',
+  headers: { 'x-custom': 'v: with colon ✓', trace: 't1' },
+  timestamp: new Date(1_700_000_000_123),
+};
+
+t.test('outgoing headers round-trip through the parser', async (t) => {
+  const bytes = encoded(outgoingHeaders(message, { [WIRE.notBefore]: '42' }));
+  const text = Buffer.from(bytes).toString('utf8');
+  t.match(text, /^NATS\/1\.0\r\n/, 'status line');
+  t.match(text, /\r\n\r\n$/, 'blank line at the end');
+  const parsed = parseHeaderBlock(bytes);
+  t.same(parsed.headers, { 'x-custom': 'v: with colon ✓', trace: 't1', [WIRE.notBefore]: '42' });
+  t.equal(parsed.id, 'id-1', 'id from Nats-Msg-Id');
+  t.equal(parsed.contentType, 'application/json');
+  t.equal(parsed.timestamp?.getTime(), 1_700_000_000_123);
+});
+
+t.test('nats.js parses what the adapter writes identically', async (t) => {
+  const bytes = encoded(outgoingHeaders(message));
+  const h = natsHeaders();
+  const decoded = (h.constructor as unknown as { decode(b: Uint8Array): typeof h }).decode(bytes);
+  t.same(readHeaders(decoded), parseHeaderBlock(bytes));
+});
+
+t.test('stored headers: x-brokerkit-id wins over the de-duplication key', async (t) => {
+  const bytes = encoded(
+    storedHeaders({ a: '1' }, { id: 'orig', contentType: 'text/plain', timestamp: new Date(5) }, 'dlq:S:1'),
+  );
+  const parsed = parseHeaderBlock(bytes);
+  t.equal(parsed.id, 'orig');
+  t.same(parsed.headers, { a: '1' }, 'Nats-* headers are transport headers, not user headers');
+  t.equal(parsed.timestamp?.getTime(), 5);
+});
+
+t.test('the first value of a repeated key wins; no headers at all', async (t) => {
+  const parsed = parseHeaderBlock(
+    Buffer.from('NATS/1.0\r\nk: 1\r\nk: 2\r\nNats-Msg-Id: a\r\nNats-Msg-Id: b\r\n\r\n'),
+  );
+  t.same(parsed.headers, { k: '1' });
+  t.equal(parsed.id, 'a');
+  t.same(readHeaders(undefined), {
+    headers: {},
+    id: undefined,
+    contentType: undefined,
+    timestamp: undefined,
+  });
+});
+
+t.test('header names and values that would break the block are BK_VALIDATION', async (t) => {
+  for (const headers of <Headers[]>[
+    { 'bad key': 'v' },
+    { 'a:b': 'v' },
+    { ok: 'line\r\nbreak' },
+    { ok: 'nl\n' },
+  ]) {
+    t.throws(
+      () => outgoingHeaders({ ...message, headers }),
+      { code: 'BK_VALIDATION' },
+      JSON.stringify(headers),
+    );
+  }
+});
+
+t.test('delivery details are read from both ack subject forms', async (t) => {
+  const { PulledMessage } = await import('../src/pulled.js');
+  const msg = (reply: string) =>
+    ({ reply, subject: 's' }) as unknown as ConstructorParameters<typeof PulledMessage>[0];
+  const ns = 1_700_000_000_123 * 1e6;
+  const old = new PulledMessage(msg(`$JS.ACK.STREAM.cons.3.41.7.${ns}.0`));
+  t.same([old.deliveryCount, old.streamSequence, old.storedAt.getTime()], [3, 41, 1_700_000_000_123]);
+  const v2 = new PulledMessage(msg(`$JS.ACK._.hash.STREAM.cons.3.41.7.${ns}.0.rnd`));
+  t.same([v2.deliveryCount, v2.streamSequence, v2.storedAt.getTime()], [3, 41, 1_700_000_000_123]);
+});
