@@ -268,6 +268,46 @@ async function fanoutRaw(): Promise<Measurement> {
   }
 }
 
+/**
+ * The raw client doing the work brokerkit does per message: the same headers on the wire (id,
+ * content type, timestamp) and read back on delivery. The gap between this and bare raw is what
+ * carrying message ids and timestamps costs on NATS at all.
+ */
+async function fanoutRawHeaders(): Promise<Measurement> {
+  const t = token('e');
+  const { nc } = await raw();
+  try {
+    let received = 0;
+    let seen = 0;
+    for (let i = 0; i < FANOUT_SUBS; i++)
+      nc.subscribe(`${t}.*`, {
+        callback: (_error, m) => {
+          const h = m.headers;
+          if (h && h.get('Nats-Msg-Id') && Number(h.get('x-brokerkit-timestamp')) > 0) seen++;
+          received++;
+        },
+      });
+    await nc.flush();
+    const start = performance.now();
+    for (let i = 0; i < FANOUT_N; i += FANOUT_CHUNK) {
+      for (let j = 0; j < FANOUT_CHUNK; j++) {
+        const h = headers();
+        h.set('Nats-Msg-Id', `${t}-${i + j}`);
+        h.set('Content-Type', 'application/octet-stream');
+        h.set('x-brokerkit-timestamp', String(Date.now()));
+        nc.publish(`${t}.x`, payload256, { headers: h });
+      }
+      await until(() => received, (i + FANOUT_CHUNK) * FANOUT_SUBS * 0.5);
+    }
+    await until(() => received, FANOUT_N * FANOUT_SUBS);
+    const ms = elapsedMs(start);
+    if (seen !== received) throw new Error(`headers missing on ${received - seen} deliveries`);
+    return { messages: FANOUT_N * FANOUT_SUBS, perSecond: ((FANOUT_N * FANOUT_SUBS) / ms) * 1000 };
+  } finally {
+    await nc.close();
+  }
+}
+
 // -- latency ----------------------------------------------------------------------------------
 
 const LATENCY_N = 2_000;
@@ -447,7 +487,7 @@ const publishing = interleaved({
   brokerkit: publishConfirmedBrokerkit,
 });
 const flowing = interleaved({ raw: flowRaw, brokerkit: flowBrokerkit });
-const fanning = interleaved({ raw: fanoutRaw, brokerkit: fanoutBrokerkit });
+const fanning = interleaved({ raw: fanoutRaw, headers: fanoutRawHeaders, brokerkit: fanoutBrokerkit });
 const latency = interleaved({ raw: latencyRaw, brokerkit: latencyBrokerkit });
 
 /** Scenarios of this suite. */
@@ -484,6 +524,14 @@ export const scenarios: Scenario[] = [
     subject: RAW,
     requires,
     run: fanning.raw!,
+  },
+  {
+    suite: 'nats',
+    workload: 'nats ephemeral fan-out ×3 256B (deliveries)',
+    subject: 'nats.js (raw, same headers)',
+    baseline: RAW,
+    requires,
+    run: fanning.headers!,
   },
   {
     suite: 'nats',
