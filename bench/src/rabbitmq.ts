@@ -1,4 +1,432 @@
-import type { Scenario } from './harness.js';
+/**
+ * RabbitMQ: brokerkit vs the raw amqplib confirm channel (same in-flight window, same payloads and
+ * properties), with Rascal (default config) and amqp-connection-manager as peers.
+ *
+ * Workloads: publish-confirmed throughput; end-to-end publish→consume throughput; publish→handler
+ * latency at a moderate window; and a slow consumer (prefetch 100) facing a 200 000-message backlog,
+ * for peak RSS. Every scenario uses its own queue, deleted afterwards.
+ */
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import amqp from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import amqpcm from 'amqp-connection-manager';
+import { connect } from '@brokerkit/core';
+import type { Broker } from '@brokerkit/core';
+import { latencySummary, pipelined, trackPeakRss, until } from './harness.js';
+import type { Measurement, Scenario } from './harness.js';
 
-/** Scenarios of this suite; filled in by the adapter's issue. */
-export const scenarios: Scenario[] = [];
+const URL_ = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const EXCHANGE = 'brokerkit.events';
+const REQUIRES = [{ name: 'rabbitmq', host: '127.0.0.1', port: 5672 }];
+const SUITE = 'rabbitmq';
+
+const PUBLISH_COUNT = 20_000;
+const FIRE_COUNT = 50_000;
+const E2E_COUNT = 20_000;
+const LATENCY_COUNT = 5_000;
+const WINDOW = 100;
+const LATENCY_WINDOW = 10;
+const PREFETCH = 100;
+const BACKLOG = 200_000;
+const SLOW_MS = 3_000;
+const PAD = 'x'.repeat(1000);
+/** Declared the way brokerkit declares a work queue, so every subject can consume it. */
+const BROKERKIT_QUEUE = {
+  durable: true,
+  arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': '_bk.queue' },
+};
+
+/** Ack unless the subject is closing (the slow-consumer scenario stops mid-handler). */
+function safely(ack: () => void): void {
+  try {
+    ack();
+  } catch {
+    // closed: the broker requeues
+  }
+}
+
+/** The payload every subject publishes: ~1 KiB of JSON with a send time for latency. */
+function payload(i: number): { i: number; t: number; pad: string } {
+  return { i, t: performance.now(), pad: PAD };
+}
+
+const require = createRequire(import.meta.url);
+
+// ---------------------------------------------------------------------------------------------
+// Subjects: each can publish (confirmed) to a topic bound to `queue` and consume `queue`.
+
+interface Subject {
+  publish(i: number): Promise<unknown>;
+  consume(onMessage: (data: { i: number; t: number }) => void | Promise<void>): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function withQueue<T>(work: (queue: string, routingKey: string) => Promise<T>): Promise<T> {
+  const model = await amqp.connect(URL_, { noDelay: true });
+  const ch = await model.createChannel();
+  const queue = `bench-${randomUUID().slice(0, 8)}`;
+  const routingKey = `bench.${queue}`;
+  await ch.assertExchange(EXCHANGE, 'topic', { durable: true });
+  await ch.assertQueue(queue, BROKERKIT_QUEUE);
+  await ch.bindQueue(queue, EXCHANGE, routingKey);
+  try {
+    return await work(queue, routingKey);
+  } finally {
+    await ch.deleteQueue(queue).catch(() => {});
+    await model.close().catch(() => {});
+  }
+}
+
+async function rawSubject(_queue: string, routingKey: string, queue: string): Promise<Subject> {
+  const model: ChannelModel = await amqp.connect(URL_, { noDelay: true });
+  const pub: ConfirmChannel = await model.createConfirmChannel();
+  let sub: Channel | undefined;
+  return {
+    publish(i) {
+      const now = Date.now();
+      const content = Buffer.from(JSON.stringify(payload(i)));
+      return new Promise<void>((resolve, reject) =>
+        pub.publish(
+          EXCHANGE,
+          routingKey,
+          content,
+          {
+            persistent: true,
+            messageId: randomUUID(),
+            timestamp: Math.floor(now / 1000),
+            contentType: 'application/json',
+            headers: { 'x-ts': String(now) },
+          },
+          (err: unknown) => (err ? reject(err) : resolve()),
+        ),
+      );
+    },
+    async consume(onMessage) {
+      sub = await model.createChannel();
+      await sub.prefetch(PREFETCH);
+      const channel = sub;
+      await channel.consume(queue, (m: ConsumeMessage | null) => {
+        if (!m) return;
+        const data = JSON.parse(m.content.toString('utf8')) as { i: number; t: number };
+        const r = onMessage(data);
+        if (r instanceof Promise) void r.then(() => safely(() => channel.ack(m)));
+        else channel.ack(m);
+      });
+    },
+    async close() {
+      await model.close().catch(() => {});
+    },
+  };
+}
+
+async function brokerkitSubject(queue: string, routingKey: string): Promise<Subject> {
+  const broker: Broker = await connect(URL_);
+  return {
+    publish: (i) => broker.publish(routingKey, payload(i)),
+    async consume(onMessage) {
+      // The bound queue is consumed as a work queue: same queue, same prefetch as the raw client.
+      await broker.consume<{ i: number; t: number }>(queue, (m) => onMessage(m.data), {
+        concurrency: PREFETCH,
+        prefetch: PREFETCH,
+      });
+    },
+    close: () => broker.close(),
+  };
+}
+
+interface RascalBroker {
+  publish(name: string, message: unknown): Promise<NodeJS.EventEmitter>;
+  subscribe(name: string): Promise<NodeJS.EventEmitter>;
+  shutdown(): Promise<void>;
+  on?(event: 'error', listener: (error: Error) => void): void;
+}
+
+async function rascalSubject(queue: string, routingKey: string): Promise<Subject> {
+  const rascal = require('rascal') as {
+    BrokerAsPromised: { create(config: unknown): Promise<RascalBroker> };
+    withDefaultConfig(config: unknown): unknown;
+  };
+  const config = rascal.withDefaultConfig({
+    vhosts: {
+      '/': {
+        connection: { url: URL_ },
+        exchanges: { [EXCHANGE]: { assert: true, type: 'topic' } },
+        queues: { [queue]: { assert: false, check: true } },
+        publications: { p: { exchange: EXCHANGE, routingKey } },
+        subscriptions: { s: { queue, prefetch: PREFETCH } },
+      },
+    },
+  });
+  const broker = await rascal.BrokerAsPromised.create(config);
+  broker.on?.('error', () => {});
+  return {
+    async publish(i) {
+      const publication = await broker.publish('p', payload(i));
+      await new Promise<void>((resolve, reject) => {
+        publication.on('success', () => resolve());
+        publication.on('error', reject);
+      });
+    },
+    async consume(onMessage) {
+      const sub = await broker.subscribe('s');
+      sub.on('error', () => {});
+      sub.on('message', (_m: unknown, content: { i: number; t: number }, ackOrNack: () => void) => {
+        const r = onMessage(content);
+        if (r instanceof Promise) void r.then(() => safely(ackOrNack));
+        else ackOrNack();
+      });
+    },
+    close: () => broker.shutdown(),
+  };
+}
+
+async function acmSubject(queue: string, routingKey: string): Promise<Subject> {
+  const conn = amqpcm.connect([URL_]);
+  const ch = conn.createChannel({ json: true, confirm: true });
+  await ch.waitForConnect();
+  return {
+    publish: (i) =>
+      ch.publish(EXCHANGE, routingKey, payload(i), { persistent: true, contentType: 'application/json' }),
+    async consume(onMessage) {
+      await ch.consume(
+        queue,
+        (m) => {
+          const data = JSON.parse(m.content.toString('utf8')) as { i: number; t: number };
+          const r = onMessage(data);
+          if (r instanceof Promise) void r.then(() => safely(() => ch.ack(m)));
+          else ch.ack(m);
+        },
+        { prefetch: PREFETCH },
+      );
+    },
+    async close() {
+      await ch.close().catch(() => {});
+      await conn.close().catch(() => {});
+    },
+  };
+}
+
+type Factory = (queue: string, routingKey: string) => Promise<Subject>;
+
+const SUBJECTS: Array<{ name: string; factory: Factory; peer: boolean }> = [
+  { name: 'amqplib (raw)', factory: (q, rk) => rawSubject(q, rk, q), peer: false },
+  { name: 'brokerkit', factory: brokerkitSubject, peer: false },
+  { name: 'rascal', factory: rascalSubject, peer: true },
+  { name: 'amqp-connection-manager', factory: acmSubject, peer: true },
+];
+const BASELINE = 'amqplib (raw)';
+
+// ---------------------------------------------------------------------------------------------
+// Workloads
+
+async function publishConfirmed(factory: Factory): Promise<Measurement> {
+  return withQueue(async (queue, routingKey) => {
+    const subject = await factory(queue, routingKey);
+    try {
+      await pipelined(500, WINDOW, (i) => subject.publish(i)); // warm-up
+      const start = performance.now();
+      await pipelined(PUBLISH_COUNT, WINDOW, (i) => subject.publish(i));
+      const seconds = (performance.now() - start) / 1000;
+      return { messages: PUBLISH_COUNT, perSecond: PUBLISH_COUNT / seconds, notes: `window ${WINDOW}` };
+    } finally {
+      await subject.close();
+    }
+  });
+}
+
+async function endToEnd(factory: Factory, count: number, window: number): Promise<Measurement> {
+  return withQueue(async (queue, routingKey) => {
+    const subject = await factory(queue, routingKey);
+    try {
+      let received = 0;
+      const samples: number[] = [];
+      await subject.consume((data) => {
+        received++;
+        samples.push(performance.now() - data.t);
+      });
+      const start = performance.now();
+      await pipelined(count, window, (i) => subject.publish(i));
+      await until(() => received, count);
+      const seconds = (performance.now() - start) / 1000;
+      return {
+        messages: count,
+        perSecond: count / seconds,
+        ...latencySummary(samples),
+        notes: `window ${window}, prefetch ${PREFETCH}`,
+      };
+    } finally {
+      await subject.close();
+    }
+  });
+}
+
+/** `confirm: false` vs amqplib's plain channel: resolve once written, wait for 'drain' when full. */
+async function fireAndForget(subject: 'raw' | 'brokerkit'): Promise<Measurement> {
+  return withQueue(async (_queue, routingKey) => {
+    let publish: (i: number) => Promise<unknown>;
+    let close: () => Promise<void>;
+    if (subject === 'raw') {
+      const model = await amqp.connect(URL_, { noDelay: true });
+      const ch = await model.createChannel();
+      let drained: Promise<void> | undefined;
+      publish = (i) => {
+        const now = Date.now();
+        const ok = ch.publish(EXCHANGE, routingKey, Buffer.from(JSON.stringify(payload(i))), {
+          persistent: true,
+          messageId: randomUUID(),
+          timestamp: Math.floor(now / 1000),
+          contentType: 'application/json',
+          headers: { 'x-ts': String(now) },
+        });
+        if (ok) return Promise.resolve();
+        drained ??= new Promise<void>((r) => ch.once('drain', () => ((drained = undefined), r())));
+        return drained;
+      };
+      close = () => model.close();
+    } else {
+      const broker = await connect(URL_);
+      publish = (i) => broker.publish(routingKey, payload(i), { confirm: false });
+      close = () => broker.close();
+    }
+    try {
+      const start = performance.now();
+      await pipelined(FIRE_COUNT, WINDOW, publish);
+      const seconds = (performance.now() - start) / 1000;
+      return { messages: FIRE_COUNT, perSecond: FIRE_COUNT / seconds, notes: 'resolved when written' };
+    } finally {
+      await close();
+    }
+  });
+}
+
+/** A backlog shared by the slow-consumer scenarios, filled once with the raw client. */
+let backlog: { queue: string; model: ChannelModel } | undefined;
+
+async function ensureBacklog(): Promise<string> {
+  if (backlog) return backlog.queue;
+  const model = await amqp.connect(URL_, { noDelay: true });
+  const ch = await model.createConfirmChannel();
+  const queue = `bench-backlog-${randomUUID().slice(0, 8)}`;
+  await ch.assertQueue(queue, BROKERKIT_QUEUE);
+  const body = Buffer.from(JSON.stringify({ i: 0, t: 0, pad: 'x'.repeat(200) }));
+  for (let i = 0; i < BACKLOG; i += 1000) {
+    for (let j = 0; j < 1000; j++) ch.sendToQueue(queue, body, { contentType: 'application/json' });
+    await ch.waitForConfirms();
+  }
+  backlog = { queue, model };
+  return queue;
+}
+
+async function slowConsumer(factory: Factory): Promise<Measurement> {
+  const queue = await ensureBacklog();
+  global.gc?.();
+  const startRss = process.memoryUsage.rss() / (1024 * 1024);
+  const subject = await factory(queue, `bench.${queue}`);
+  const rss = trackPeakRss();
+  let handled = 0;
+  try {
+    await subject.consume(async () => {
+      await new Promise((r) => setTimeout(r, 20)); // a slow handler
+      handled++;
+    });
+    await new Promise((r) => setTimeout(r, SLOW_MS));
+  } finally {
+    await subject.close();
+  }
+  const peak = rss.stop();
+  return {
+    messages: handled,
+    perSecond: handled / (SLOW_MS / 1000),
+    peakRssMiB: peak,
+    // The process is shared by every scenario: growth over the start shows what this one added.
+    notes: `backlog ${BACKLOG}, prefetch ${PREFETCH}, 20 ms handler, +${(peak - startRss).toFixed(1)} MiB over start`,
+  };
+}
+
+async function dropBacklog(): Promise<Measurement> {
+  if (backlog) {
+    const ch = await backlog.model.createChannel();
+    await ch.deleteQueue(backlog.queue).catch(() => {});
+    await backlog.model.close().catch(() => {});
+    backlog = undefined;
+  }
+  return { messages: 0, notes: 'cleanup' };
+}
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+
+/**
+ * Scenarios of one workload whose subjects are measured in interleaved rounds (raw, brokerkit,
+ * peers, raw, brokerkit, …) and reported by their median run: the machine is shared (2 cores,
+ * other work running), so load drifts during a bench, and interleaving spreads the drift evenly
+ * over the subjects. The first scenario's `run` measures all of them; the others report.
+ */
+function interleaved(
+  workload: string,
+  subjects: ReadonlyArray<{ name: string; run: () => Promise<Measurement> }>,
+): Scenario[] {
+  let results: Promise<Map<string, Measurement>> | undefined;
+  const measureAll = async (): Promise<Map<string, Measurement>> => {
+    const runs = new Map<string, Measurement[]>(subjects.map((s) => [s.name, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const subject of subjects) {
+        global.gc?.();
+        runs.get(subject.name)!.push(await subject.run());
+      }
+    }
+    const medians = new Map<string, Measurement>();
+    for (const [name, list] of runs) {
+      list.sort((a, b) => (a.perSecond ?? 0) - (b.perSecond ?? 0));
+      const median = list[Math.floor(list.length / 2)]!;
+      const rates = list.map((r) => Math.round(r.perSecond ?? 0)).join('/');
+      medians.set(name, { ...median, notes: `${median.notes ?? ''}, median of ${ROUNDS} (${rates})` });
+    }
+    return medians;
+  };
+  return subjects.map((s) => ({
+    workload,
+    subject: s.name,
+    baseline: s.name === BASELINE ? undefined : BASELINE,
+    suite: SUITE,
+    requires: REQUIRES,
+    run: async () => {
+      results ??= measureAll();
+      return (await results).get(s.name)!;
+    },
+  }));
+}
+
+function scenariosFor(workload: string, run: (factory: Factory) => Promise<Measurement>): Scenario[] {
+  return interleaved(
+    workload,
+    SUBJECTS.map((s) => ({ name: s.name, run: () => run(s.factory) })),
+  );
+}
+
+/** Scenarios of the `rabbitmq` suite. */
+export const scenarios: Scenario[] = [
+  ...scenariosFor('rabbitmq publish-confirmed 1KiB', publishConfirmed),
+  ...interleaved('rabbitmq fire-and-forget (confirm: false) 1KiB', [
+    { name: BASELINE, run: () => fireAndForget('raw') },
+    { name: 'brokerkit', run: () => fireAndForget('brokerkit') },
+  ]),
+  ...scenariosFor('rabbitmq end-to-end 1KiB', (f) => endToEnd(f, E2E_COUNT, WINDOW)),
+  ...scenariosFor('rabbitmq latency (window 10)', (f) => endToEnd(f, LATENCY_COUNT, LATENCY_WINDOW)),
+  // One run each: the backlog is shared and consumed a little by every run.
+  ...SUBJECTS.filter((s) => !s.peer).map((s): Scenario => ({
+    workload: 'rabbitmq slow consumer, 200k backlog',
+    subject: s.name,
+    baseline: s.name === BASELINE ? undefined : BASELINE,
+    suite: SUITE,
+    requires: REQUIRES,
+    run: () => slowConsumer(s.factory),
+  })),
+  {
+    workload: 'rabbitmq slow consumer, 200k backlog',
+    subject: 'cleanup',
+    suite: SUITE,
+    requires: REQUIRES,
+    run: dropBacklog,
+  },
+];

@@ -1,0 +1,328 @@
+/**
+ * One subscription or work-queue consumer on its own channel (so a channel error never cascades
+ * to other consumers), with prefetch = the consumer's limit, up to `concurrency` handlers at once,
+ * and the dispatcher's outcome carried out on the broker: ack, retry through a delay bucket,
+ * dead-letter, or discard. Restores itself after a reconnection.
+ */
+import { ClosedError, HEADER, InFlightTracker, nominalDelay, toError } from '@brokerkit/core';
+import type {
+  DeliverFn,
+  DeliveryOutcome,
+  Headers,
+  RetryPolicy,
+  TransportHooks,
+  TransportSubscription,
+} from '@brokerkit/core';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { ConnectionParticipant, ConnectionSupervisor } from './connection.js';
+import { mapAmqpError } from './errors.js';
+import { PUBLISHED_AT_HEADER, copyProperties, toRawDelivery } from './message.js';
+import { deadLetterQueueName, ephemeralQueueName } from './names.js';
+import type { ResolvedOptions } from './options.js';
+import type { Publisher } from './publisher.js';
+import { declareEphemeralQueue, declareGroupQueue, declareWorkQueue } from './topology.js';
+import type { Topology } from './topology.js';
+
+/** What the consumer reads from and how it declares it. */
+export type ConsumerTarget =
+  | { readonly kind: 'group'; readonly group: string; readonly pattern: string }
+  | { readonly kind: 'queue'; readonly queue: string }
+  | { readonly kind: 'ephemeral'; readonly pattern: string };
+
+/** Shared parts of the transport a consumer uses. */
+export interface ConsumerContext {
+  readonly supervisor: ConnectionSupervisor;
+  readonly publisher: Publisher;
+  readonly topology: Topology;
+  readonly options: ResolvedOptions;
+  readonly hooks: TransportHooks;
+}
+
+/** Settings of one consumer. */
+export interface ConsumerSettings {
+  readonly concurrency: number;
+  readonly prefetch: number;
+  readonly retry: RetryPolicy;
+}
+
+function describeTarget(target: ConsumerTarget): string {
+  switch (target.kind) {
+    case 'group':
+      return `group "${target.group}" (pattern "${target.pattern}")`;
+    case 'queue':
+      return `queue "${target.queue}"`;
+    case 'ephemeral':
+      return `subscription to "${target.pattern}"`;
+  }
+}
+
+/** A consumer that keeps consuming across reconnections until closed. */
+export class QueueConsumer implements ConnectionParticipant, TransportSubscription {
+  #channel: Channel | undefined;
+  #consumerTag: string | undefined;
+  /** Broker queue consumed: the group or queue name, or a fresh `_bk.sub.*` per connection. */
+  #queue: string;
+  #backlog: ConsumeMessage[] = [];
+  #running = 0;
+  #closing: Promise<void> | undefined;
+  readonly #inFlight = new InFlightTracker();
+  readonly #label: string;
+
+  constructor(
+    private readonly ctx: ConsumerContext,
+    private readonly target: ConsumerTarget,
+    private readonly settings: ConsumerSettings,
+    private readonly deliver: DeliverFn,
+  ) {
+    this.#queue = target.kind === 'group' ? target.group : target.kind === 'queue' ? target.queue : '';
+    this.#label = describeTarget(target);
+  }
+
+  /** Declare and start consuming; rejects with a typed error (e.g. `BK_CONFIG` on a conflict). */
+  async start(timeoutMs: number): Promise<void> {
+    const model = await this.ctx.supervisor.whenReady(timeoutMs);
+    await this.#consumeOn(model);
+    this.ctx.supervisor.join(this);
+  }
+
+  async connected(model: ChannelModel): Promise<void> {
+    if (this.#closing) return;
+    try {
+      await this.#consumeOn(model);
+    } catch (error) {
+      // A connection lost again while restoring is the supervisor's business, not an error to report.
+      if (this.ctx.supervisor.current === model)
+        this.ctx.hooks.error(mapAmqpError(error, `restoring ${this.#label}`));
+    }
+  }
+
+  lost(): void {
+    // Unacked messages of the dead channel go back to the queue; handlers still running finish
+    // but their acks have nowhere to go (the broker redelivers: at-least-once).
+    this.#channel = undefined;
+    this.#consumerTag = undefined;
+    this.#backlog = [];
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.ctx.supervisor.leave(this);
+    const channel = this.#channel;
+    const tag = this.#consumerTag;
+    if (channel && tag) await channel.cancel(tag).catch(() => {});
+    // Prefetched messages no handler started go back to the queue when the channel closes.
+    this.#backlog = [];
+    await this.#inFlight.idle();
+    this.#channel = undefined;
+    if (channel) await channel.close().catch(() => {});
+    if (this.target.kind === 'ephemeral') await this.#deleteEphemeral();
+  }
+
+  async #deleteEphemeral(): Promise<void> {
+    const buckets = this.ctx.topology.buckets.get(this.#queue);
+    if (!buckets || !this.ctx.supervisor.model) return;
+    const names = [...buckets];
+    this.ctx.topology.forgetQueue(this.#queue);
+    await this.ctx.supervisor
+      .withChannel(this.ctx.options.connectTimeoutMs, async (channel) => {
+        for (const name of names) await channel.deleteQueue(name);
+      })
+      .catch(() => {});
+  }
+
+  async #consumeOn(model: ChannelModel): Promise<void> {
+    const channel = await model.createChannel();
+    channel.on('error', () => {
+      // Followed by 'close'; the failing call reports the cause.
+    });
+    try {
+      await channel.prefetch(this.settings.prefetch);
+      await this.#declare(channel);
+      // Current before consume: deliveries can arrive in the same read as consume-ok, before the
+      // awaited promise resumes.
+      this.#channel = channel;
+      const ok = await channel.consume(this.#queue, (message) => this.#onMessage(channel, message), {
+        noAck: false,
+      });
+      if (this.#closing) throw new ClosedError('the subscription was closed while starting');
+      this.#consumerTag = ok.consumerTag;
+      channel.on('close', () => this.#channelClosed(channel, model));
+    } catch (error) {
+      if (this.#channel === channel) this.lost();
+      channel.close().catch(() => {});
+      throw mapAmqpError(error, `subscribing ${this.#label}`);
+    }
+  }
+
+  async #declare(channel: Channel): Promise<void> {
+    const { exchange, queueType } = this.ctx.options;
+    const target = this.target;
+    const topology = this.ctx.topology;
+    switch (target.kind) {
+      case 'group':
+        await declareGroupQueue(channel, target.group, target.pattern, exchange, queueType);
+        topology.declared(target.group, 'group');
+        topology.declared(deadLetterQueueName(target.group));
+        return;
+      case 'queue':
+        await declareWorkQueue(channel, target.queue, queueType);
+        topology.declared(target.queue, 'queue');
+        topology.declared(deadLetterQueueName(target.queue));
+        return;
+      case 'ephemeral':
+        // A new name per connection: the old exclusive queue may not be gone yet on the server.
+        this.#queue = ephemeralQueueName();
+        await declareEphemeralQueue(channel, this.#queue, target.pattern, exchange);
+        return;
+    }
+  }
+
+  /** A channel closed by the broker while the connection lives (consumer-side channel error). */
+  #channelClosed(channel: Channel, model: ChannelModel): void {
+    if (channel !== this.#channel) return;
+    this.lost();
+    setImmediate(() => {
+      if (this.#closing || this.#channel !== undefined || this.ctx.supervisor.current !== model) return;
+      this.connected(model).catch(() => {});
+    });
+  }
+
+  #onMessage(channel: Channel, message: ConsumeMessage | null): void {
+    if (message === null) {
+      // Cancelled by the broker (the queue was deleted): declare it again and carry on.
+      if (channel !== this.#channel || this.#closing) return;
+      this.ctx.hooks.error(mapAmqpError(new Error('consumer cancelled by the broker'), this.#label));
+      const model = this.ctx.supervisor.model;
+      this.lost();
+      channel.close().catch(() => {});
+      if (model) this.connected(model).catch(() => {});
+      return;
+    }
+    // Closing: no new handler starts; the message returns to the queue with the channel.
+    if (channel !== this.#channel || this.#closing) return;
+    if (this.#running < this.settings.concurrency) this.#run(channel, message);
+    else this.#backlog.push(message);
+  }
+
+  #run(channel: Channel, message: ConsumeMessage): void {
+    this.#running++;
+    this.#inFlight.add();
+    this.deliver(toRawDelivery(message))
+      .then((outcome) => this.#settle(channel, message, outcome))
+      .catch((error: unknown) => this.ctx.hooks.error(toError(error)))
+      .finally(() => {
+        this.#running--;
+        this.#inFlight.done();
+        this.#next();
+      });
+  }
+
+  #next(): void {
+    const channel = this.#channel;
+    if (channel === undefined || this.#closing) return;
+    while (this.#running < this.settings.concurrency && this.#backlog.length > 0) {
+      this.#run(channel, this.#backlog.shift()!);
+    }
+  }
+
+  async #settle(channel: Channel, message: ConsumeMessage, outcome: DeliveryOutcome): Promise<void> {
+    switch (outcome.kind) {
+      case 'ack':
+      case 'discarded':
+        return this.#ack(channel, message);
+      case 'retry':
+        return this.#moveThenAck(channel, message, () =>
+          this.#retry(message, outcome.delayMs, outcome.nextAttempt),
+        );
+      case 'dead_letter':
+        return this.#moveThenAck(channel, message, () => this.#deadLetter(message, outcome.headers));
+    }
+  }
+
+  #ack(channel: Channel, message: ConsumeMessage): void {
+    if (channel !== this.#channel) return; // dead channel: the broker redelivers
+    try {
+      channel.ack(message);
+    } catch {
+      // Closed meanwhile: same as above.
+    }
+  }
+
+  /** Publish the copy (confirmed) before acking the original: a crash in between duplicates, never loses. */
+  async #moveThenAck(channel: Channel, message: ConsumeMessage, move: () => Promise<void>): Promise<void> {
+    try {
+      await move();
+    } catch (error) {
+      this.ctx.hooks.error(
+        mapAmqpError(error, `${this.#label}: moving message ${String(message.properties.messageId)}`),
+      );
+      if (channel === this.#channel) {
+        try {
+          channel.nack(message, false, true);
+        } catch {
+          // Closed meanwhile: the broker redelivers.
+        }
+      }
+      return;
+    }
+    this.#ack(channel, message);
+  }
+
+  async #retry(message: ConsumeMessage, delayMs: number, nextAttempt: number): Promise<void> {
+    const headers: Headers = { ...toRawDelivery(message).headers };
+    headers[HEADER.attempt] = String(nextAttempt);
+    headers[HEADER.topic] ??= message.fields.routingKey;
+    const origin = this.#queue;
+    const timeoutMs = this.ctx.options.publishTimeoutMs;
+    const nominal = nominalDelay(this.settings.retry, nextAttempt - 1);
+    if (nominal <= 0 || delayMs <= 0) {
+      const properties = copyProperties(message, headers);
+      await this.ctx.publisher.publish(
+        { exchange: '', routingKey: origin, content: message.content, properties },
+        true,
+        timeoutMs,
+      );
+      return;
+    }
+    const durable = this.target.kind !== 'ephemeral';
+    const topology = this.ctx.topology;
+    const bucket = await topology.ensureBucket(origin, nominal, durable, timeoutMs);
+    // Jitter as per-message expiration: never above the bucket TTL, so the head never blocks longer.
+    const properties = copyProperties(message, headers, Math.min(delayMs, nominal));
+    const redeclare = async () => {
+      topology.forget(bucket);
+      await topology.ensureBucket(origin, nominal, durable, timeoutMs);
+    };
+    await this.ctx.publisher.publish(
+      { exchange: '', routingKey: bucket, content: message.content, properties, redeclare },
+      true,
+      timeoutMs,
+    );
+  }
+
+  async #deadLetter(message: ConsumeMessage, deadLetterHeaders: Headers): Promise<void> {
+    const headers: Headers = { ...deadLetterHeaders };
+    const raw = message.properties.headers as Record<string, unknown> | undefined;
+    const ts = raw?.[PUBLISHED_AT_HEADER];
+    if (typeof ts === 'string') headers[PUBLISHED_AT_HEADER] = ts;
+    const origin = this.#queue;
+    const dlq = deadLetterQueueName(origin);
+    const timeoutMs = this.ctx.options.publishTimeoutMs;
+    const topology = this.ctx.topology;
+    await topology.ensureDeadLetterQueue(origin, timeoutMs);
+    const redeclare = async () => {
+      topology.forget(dlq);
+      await topology.ensureDeadLetterQueue(origin, timeoutMs);
+    };
+    const properties = copyProperties(message, headers);
+    await this.ctx.publisher.publish(
+      { exchange: '', routingKey: dlq, content: message.content, properties, redeclare },
+      true,
+      timeoutMs,
+    );
+  }
+}

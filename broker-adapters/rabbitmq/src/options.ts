@@ -1,0 +1,108 @@
+/**
+ * Options of the RabbitMQ adapter (`connect(url, { rabbitmq: { ... } })`), validated once.
+ */
+import { ValidationError } from '@brokerkit/core';
+import type { BrokerOptions, ReconnectOptions } from '@brokerkit/core';
+import { DEFAULT_EXCHANGE } from './names.js';
+
+/** RabbitMQ-specific options. */
+export interface RabbitMqOptions {
+  /** Topic exchange events are published to. Default `brokerkit.events`. */
+  exchange?: string;
+  /**
+   * Queue type of durable queues (groups, work queues, their retry and dead-letter companions).
+   * Default `classic`. Ephemeral subscriptions always use exclusive classic queues (RabbitMQ
+   * refuses exclusive quorum queues).
+   */
+  queueType?: 'classic' | 'quorum';
+  /**
+   * Management HTTP API, e.g. `http://guest:guest@127.0.0.1:15672`. Enables `inFlight` numbers
+   * and `listQueues()` across processes; without it `inFlight` is `null` and `listQueues()`
+   * lists the queues this process declared.
+   */
+  managementUrl?: string;
+  /**
+   * Largest message body published, checked before sending. Default 128 MiB, RabbitMQ's default
+   * `max_message_size`; lower it to match a lower server setting.
+   */
+  maxMessageBytes?: number;
+  /** AMQP heartbeat in seconds; default: the server's suggestion (60 s). `0` disables. */
+  heartbeatSeconds?: number;
+  /** `connection_name` shown in the management UI. Default `brokerkit`. */
+  connectionName?: string;
+}
+
+declare module '@brokerkit/core' {
+  interface AdapterOptions {
+    /** Options of the RabbitMQ adapter (`amqp://`, `amqps://`). */
+    rabbitmq?: RabbitMqOptions;
+  }
+}
+
+/** Everything the adapter needs, defaults applied. */
+export interface ResolvedOptions {
+  readonly exchange: string;
+  readonly queueType: 'classic' | 'quorum';
+  readonly managementUrl: URL | undefined;
+  readonly maxMessageBytes: number;
+  readonly heartbeatSeconds: number | undefined;
+  readonly connectionName: string;
+  readonly connectTimeoutMs: number;
+  readonly publishTimeoutMs: number;
+  readonly maxBufferedPublishes: number;
+  readonly reconnect: ReconnectOptions;
+}
+
+const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+
+function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new ValidationError(`${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Apply defaults and validate; throws {@link ValidationError}. */
+export function resolveOptions(options: BrokerOptions): ResolvedOptions {
+  const own = options.rabbitmq ?? {};
+  const exchange = own.exchange ?? DEFAULT_EXCHANGE;
+  if (typeof exchange !== 'string' || exchange.length === 0 || exchange.startsWith('amq.')) {
+    throw new ValidationError(
+      `rabbitmq.exchange must be a non-empty name not starting with "amq.", got ${String(exchange)}`,
+    );
+  }
+  const queueType = own.queueType ?? 'classic';
+  if (queueType !== 'classic' && queueType !== 'quorum') {
+    throw new ValidationError(`rabbitmq.queueType must be "classic" or "quorum", got ${String(queueType)}`);
+  }
+  let managementUrl: URL | undefined;
+  if (own.managementUrl !== undefined) {
+    try {
+      managementUrl = new URL(own.managementUrl);
+    } catch (cause) {
+      throw new ValidationError('rabbitmq.managementUrl is not a valid URL', { cause });
+    }
+    if (managementUrl.protocol !== 'http:' && managementUrl.protocol !== 'https:') {
+      throw new ValidationError('rabbitmq.managementUrl must be an http(s) URL');
+    }
+  }
+  return {
+    exchange,
+    queueType,
+    managementUrl,
+    maxMessageBytes: Math.min(
+      positive('rabbitmq.maxMessageBytes', own.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
+      options.maxPayloadBytes ?? Number.MAX_SAFE_INTEGER,
+    ),
+    heartbeatSeconds:
+      own.heartbeatSeconds === undefined
+        ? undefined
+        : positive('rabbitmq.heartbeatSeconds', own.heartbeatSeconds, 0, 0),
+    connectionName: own.connectionName ?? 'brokerkit',
+    connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 10_000),
+    publishTimeoutMs: positive('publishTimeoutMs', options.publishTimeoutMs, 30_000),
+    maxBufferedPublishes: positive('maxBufferedPublishes', options.maxBufferedPublishes, 10_000),
+    reconnect: options.reconnect ?? {},
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * The RabbitMQ {@link Transport}: composes the connection supervisor, the publisher, the topology
+ * cache, one consumer per subscription and the inspector. Core does validation, codec,
+ * middleware, retry decisions and the closed state; this file only maps them onto AMQP.
+ */
+import { PayloadTooLargeError, defaultCodec } from '@brokerkit/core';
+import type {
+  BrokerOptions,
+  ConsumerSpec,
+  DeliverFn,
+  OutgoingMessage,
+  SubscriptionSpec,
+  Transport,
+  TransportHooks,
+  TransportPublishOptions,
+  TransportSubscription,
+} from '@brokerkit/core';
+import { ConnectionSupervisor } from './connection.js';
+import { QueueConsumer } from './consumer.js';
+import type { ConsumerContext, ConsumerTarget } from './consumer.js';
+import { RabbitInspector } from './inspector.js';
+import { ManagementClient, vhostOf } from './management.js';
+import { asBuffer, publishProperties } from './message.js';
+import { sendDelayBucket } from './names.js';
+import { resolveOptions } from './options.js';
+import type { ResolvedOptions } from './options.js';
+import { Publisher } from './publisher.js';
+import { Topology } from './topology.js';
+
+class RabbitMqTransport implements Transport {
+  readonly adapter = 'rabbitmq';
+  readonly inspector: RabbitInspector;
+  readonly #supervisor: ConnectionSupervisor;
+  readonly #publisher: Publisher;
+  readonly #topology: Topology;
+  readonly #context: ConsumerContext;
+  readonly #consumers = new Set<QueueConsumer>();
+
+  constructor(
+    url: URL,
+    private readonly options: ResolvedOptions,
+    brokerOptions: BrokerOptions,
+    hooks: TransportHooks,
+  ) {
+    this.#supervisor = new ConnectionSupervisor(url, options, hooks);
+    this.#publisher = new Publisher(this.#supervisor, options.exchange, options.maxBufferedPublishes, hooks);
+    this.#topology = new Topology(this.#supervisor, options);
+    // Restored in this order after a reconnection: publish channels first, then the cache, then consumers.
+    this.#supervisor.join(this.#publisher);
+    this.#supervisor.join(this.#topology);
+    this.#context = {
+      supervisor: this.#supervisor,
+      publisher: this.#publisher,
+      topology: this.#topology,
+      options,
+      hooks,
+    };
+    const management = options.managementUrl
+      ? new ManagementClient(options.managementUrl, vhostOf(url))
+      : undefined;
+    this.inspector = new RabbitInspector(
+      this.#supervisor,
+      this.#topology,
+      options,
+      brokerOptions.codec ?? defaultCodec,
+      management,
+    );
+  }
+
+  start(): Promise<void> {
+    return this.#supervisor.start();
+  }
+
+  publish(message: OutgoingMessage, options: TransportPublishOptions): Promise<void> {
+    const size = message.body.byteLength;
+    if (size > this.options.maxMessageBytes) return Promise.reject(this.#tooLarge(size));
+    return this.#publisher.publish(
+      {
+        exchange: this.options.exchange,
+        routingKey: message.destination,
+        content: asBuffer(message.body),
+        properties: publishProperties(message, false),
+      },
+      options.confirm,
+      options.timeoutMs,
+    );
+  }
+
+  send(message: OutgoingMessage, options: TransportPublishOptions): Promise<void> {
+    const size = message.body.byteLength;
+    if (size > this.options.maxMessageBytes) return Promise.reject(this.#tooLarge(size));
+    const queue = message.destination;
+    if (options.delayMs > 0) return this.#sendDelayed(message, options);
+    const topology = this.#topology;
+    const request = {
+      exchange: '',
+      routingKey: queue,
+      content: asBuffer(message.body),
+      // mandatory: a queue deleted behind our back is re-declared instead of silently dropping.
+      properties: publishProperties(message, true),
+      redeclare: () => {
+        topology.forget(queue);
+        return topology.ensureWorkQueue(queue, options.timeoutMs);
+      },
+    };
+    if (topology.isDeclared(queue))
+      return this.#publisher.publish(request, options.confirm, options.timeoutMs);
+    return topology
+      .ensureWorkQueue(queue, options.timeoutMs)
+      .then(() => this.#publisher.publish(request, options.confirm, options.timeoutMs));
+  }
+
+  async #sendDelayed(message: OutgoingMessage, options: TransportPublishOptions): Promise<void> {
+    const queue = message.destination;
+    const topology = this.#topology;
+    await topology.ensureWorkQueue(queue, options.timeoutMs);
+    const bucketMs = sendDelayBucket(options.delayMs);
+    const bucket = await topology.ensureBucket(queue, bucketMs, true, options.timeoutMs);
+    const properties = publishProperties(message, true);
+    properties.expiration = String(Math.ceil(options.delayMs));
+    await this.#publisher.publish(
+      {
+        exchange: '',
+        routingKey: bucket,
+        content: asBuffer(message.body),
+        properties,
+        redeclare: async () => {
+          topology.forget(bucket);
+          await topology.ensureBucket(queue, bucketMs, true, options.timeoutMs);
+        },
+      },
+      options.confirm,
+      options.timeoutMs,
+    );
+  }
+
+  subscribe(spec: SubscriptionSpec, deliver: DeliverFn): Promise<TransportSubscription> {
+    const target: ConsumerTarget =
+      spec.group === undefined
+        ? { kind: 'ephemeral', pattern: spec.pattern }
+        : { kind: 'group', group: spec.group, pattern: spec.pattern };
+    return this.#startConsumer(target, spec, deliver);
+  }
+
+  consume(spec: ConsumerSpec, deliver: DeliverFn): Promise<TransportSubscription> {
+    return this.#startConsumer({ kind: 'queue', queue: spec.queue }, spec, deliver);
+  }
+
+  async close(): Promise<void> {
+    // Subscriptions are closed by core first; what is left are publishes to flush.
+    await Promise.allSettled([...this.#consumers].map((c) => c.close()));
+    await this.#publisher.idle();
+    await this.#publisher.close();
+    await this.#supervisor.close();
+  }
+
+  async #startConsumer(
+    target: ConsumerTarget,
+    spec: SubscriptionSpec | ConsumerSpec,
+    deliver: DeliverFn,
+  ): Promise<TransportSubscription> {
+    const consumer = new QueueConsumer(this.#context, target, spec, deliver);
+    await consumer.start(this.options.connectTimeoutMs);
+    this.#consumers.add(consumer);
+    return {
+      close: () => consumer.close().finally(() => this.#consumers.delete(consumer)),
+    };
+  }
+
+  #tooLarge(size: number): PayloadTooLargeError {
+    return new PayloadTooLargeError(
+      `message of ${size} bytes exceeds the RabbitMQ limit of ${this.options.maxMessageBytes} bytes (rabbitmq.maxMessageBytes)`,
+    );
+  }
+}
+
+/** Create and connect a RabbitMQ transport. */
+export async function createRabbitMqTransport(
+  url: URL,
+  options: BrokerOptions,
+  hooks: TransportHooks,
+): Promise<Transport> {
+  const transport = new RabbitMqTransport(url, resolveOptions(options), options, hooks);
+  await transport.start();
+  return transport;
+}
