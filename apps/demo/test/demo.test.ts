@@ -1,20 +1,9 @@
 // `npm start` as a user runs it: the real entry point in a child process on memory://, observed
 // only through its HTTP endpoints and its exit code.
 import t from 'tap';
-import net from 'node:net';
-import { waitFor } from '@brokerkit/contract-tests';
+import { freePort, waitFor } from '@brokerkit/contract-tests';
 import { DEMO_MAIN, spawnNode } from '../../subscriber/test/support.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Sum of the samples of `name` whose labels include every `labels` pair. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {

@@ -2,10 +2,9 @@
 // again on the same port and store.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { isReachable, waitFor } from '@brokerkit/contract-tests';
+import { freePort, isReachable, waitFor } from '@brokerkit/contract-tests';
 
 export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 
@@ -14,16 +13,6 @@ export function haveNatsServer(): boolean {
   return existsSync(NATS_SERVER_BIN);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** One private server. */
 export class PrivateServer {
