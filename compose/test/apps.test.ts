@@ -105,8 +105,9 @@ for (const name of ['admin', 'subscriber']) {
 }
 
 t.test('publisher runs as compose configures it and stops on SIGTERM', async (t) => {
-  const { app, composePort } = startAsComposed(t, 'publisher', String(await freePort()));
-  t.equal(composePort, undefined, 'Prometheus does not scrape the publisher CLI (it serves no /metrics)');
+  const port = String(await freePort());
+  const { app, composePort } = startAsComposed(t, 'publisher', port);
+  t.ok(composePort, 'Prometheus scrapes the publisher');
   // Its first progress line: flags accepted, connected, publishing.
   await waitFor(() => app.exited() || /^progress: [1-9]\d*\//m.test(app.output()), {
     timeoutMs: DEADLINE_MS,
@@ -115,6 +116,12 @@ t.test('publisher runs as compose configures it and stops on SIGTERM', async (t)
   }).catch(() => undefined);
   t.notOk(app.exited(), `publisher is running (output: ${app.output()})`);
   t.match(app.output(), /^progress: [1-9]\d*\/4320000 settled/m, 'publishing the configured count');
+  const metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+  t.match(
+    metrics,
+    /^brokerkit_messages_published_total\{broker="memory",destination="orders\.created"\} [1-9]/m,
+    'serves its publish counters on the scraped port',
+  );
   await app.stop();
   // 130: interrupted before everything was sent (apps/publisher README); what was sent settled.
   t.equal(app.child.exitCode, 130, `exit code (output: ${app.output().slice(-500)})`);

@@ -172,7 +172,7 @@ t.test('Prometheus scrapes services of the stack on the ports they listen on', a
       t.equal(port, listens[host], `${job.job_name}: ${host} listens on ${port}`);
     }
   }
-  for (const name of ['admin', 'subscriber', 'rabbitmq', 'nats-exporter'])
+  for (const name of ['admin', 'publisher', 'subscriber', 'rabbitmq', 'nats-exporter'])
     t.ok(scraped.has(name), `scrapes ${name}`);
 });
 

@@ -32,6 +32,9 @@ export interface PublisherConfig {
   readonly json: boolean;
   /** No progress output. */
   readonly quiet: boolean;
+  /** Serve `/metrics` on this port while publishing (for Prometheus); undefined = no endpoint. */
+  readonly metricsPort: number | undefined;
+  readonly metricsHost: string;
 }
 
 /** `--help` text. */
@@ -57,6 +60,9 @@ Options:
   --timeout <ms>         per-message confirm timeout (default: broker default, 30000)
   --json                 print the summary as JSON on stdout
   --quiet                no progress output
+  --metrics-port <port>  serve Prometheus /metrics on this port while publishing
+                         (env PUBLISHER_METRICS_PORT; 0 = any free port)
+  --metrics-host <host>  host of the metrics endpoint (env PUBLISHER_METRICS_HOST, default 127.0.0.1)
   -h, --help             this text
 
 Exit codes: 0 everything confirmed, 1 something failed or was not sent, 2 bad flags or input,
@@ -124,6 +130,8 @@ export function parsePublisherArgs(
         timeout: { type: 'string' },
         json: { type: 'boolean', default: false },
         quiet: { type: 'boolean', default: false },
+        'metrics-port': { type: 'string' },
+        'metrics-host': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -177,6 +185,9 @@ export function parsePublisherArgs(
   const url = str('url') ?? (env.BROKER_URL || 'memory://');
   if (url === '') throw new UsageError('--url must not be empty');
   const timeoutRaw = str('timeout');
+  const metricsPortRaw = str('metrics-port') ?? (env.PUBLISHER_METRICS_PORT || undefined);
+  const metricsHost = str('metrics-host') ?? (env.PUBLISHER_METRICS_HOST || '127.0.0.1');
+  if (metricsHost === '') throw new UsageError('--metrics-host must not be empty');
   return {
     help: false,
     url,
@@ -189,5 +200,8 @@ export function parsePublisherArgs(
     timeoutMs: timeoutRaw === undefined ? undefined : integer('timeout', timeoutRaw, 0, 1, 3_600_000),
     json: values.json === true,
     quiet: values.quiet === true,
+    metricsPort:
+      metricsPortRaw === undefined ? undefined : integer('metrics-port', metricsPortRaw, 0, 0, 65_535),
+    metricsHost,
   };
 }

@@ -10,6 +10,7 @@ import { parseNdjson } from './ndjson.js';
 import { generatedSource, listSource, type EventSource } from './payload.js';
 import { barReporter, formatSummary, lineReporter, type ProgressReporter } from './report.js';
 import { runPublisher, type PublishSummary } from './run.js';
+import { serveMetrics, type MetricsEndpoint } from './metrics-endpoint.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = Object.freeze({ ok: 0, failed: 1, usage: 2, interrupted: 130 });
@@ -92,6 +93,20 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return code === 'BK_VALIDATION' || code === 'BK_CONFIG' ? EXIT.usage : EXIT.failed;
   }
 
+  let endpoint: MetricsEndpoint | undefined;
+  if (config.metricsPort !== undefined) {
+    try {
+      endpoint = await serveMetrics(broker, config.metricsHost, config.metricsPort);
+      err(`brokerkit-publish: metrics on ${endpoint.url}`);
+    } catch (error) {
+      err(
+        `brokerkit-publish: cannot serve metrics on ${config.metricsHost}:${config.metricsPort}: ${(error as Error).message}`,
+      );
+      if (!io.connect) await broker.close();
+      return EXIT.usage;
+    }
+  }
+
   const reporter = reporterFor(config, io);
   let summary: PublishSummary;
   try {
@@ -109,6 +124,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     });
   } finally {
     reporter?.stop();
+    await endpoint?.close();
     if (!io.connect) await broker.close();
   }
   io.stdout.write(config.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary, config.mode)}\n`);
