@@ -66,6 +66,12 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
     return { kind: 'dead_letter', error, headers };
   }
 
+  /** The middleware list is live (`use` after subscribing applies), so this is asked per delivery. */
+  function hasHandleHook(): boolean {
+    for (let i = 0; i < middleware.length; i++) if (middleware[i]!.handle) return true;
+    return false;
+  }
+
   function runHandle(context: HandleContext, index: number): Promise<void> {
     while (index < middleware.length && !middleware[index]!.handle) index++;
     if (index >= middleware.length) {
@@ -121,21 +127,28 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
     }
 
     const context: HandleContext = { kind, destination, group, message };
+    let handlerMs: number | undefined;
     if (decodeError) {
       outcome = failed(decodeError, message);
     } else {
+      const start = performance.now();
       try {
-        await runHandle(context, 0);
+        if (hasHandleHook()) await runHandle(context, 0);
+        else {
+          const result = handler(message);
+          if (result !== undefined) await result;
+        }
         outcome = ACK;
       } catch (thrown) {
         outcome = failed(toError(thrown), message);
       }
+      handlerMs = performance.now() - start;
     }
     for (let i = 0; i < middleware.length; i++) {
       const settled = middleware[i]!.settled;
       if (!settled) continue;
       try {
-        settled.call(middleware[i], context, outcome);
+        settled.call(middleware[i], context, outcome, handlerMs);
       } catch {
         // A faulty observer must not change what happens to the message.
       }

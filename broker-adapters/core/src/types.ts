@@ -231,8 +231,14 @@ export interface Middleware {
   attach?(broker: Broker): void;
   publish?(context: PublishContext, next: () => Promise<void>): Promise<void>;
   handle?(context: HandleContext, next: () => Promise<void>): Promise<void>;
-  /** Called once per delivery when its outcome is decided (also for undecodable messages). */
-  settled?(context: HandleContext, outcome: DeliveryOutcome): void;
+  /**
+   * Called once per delivery when its outcome is decided (also for undecodable messages).
+   * `handlerMs` is how long the handler (with any `handle` middleware) ran, measured by core;
+   * `undefined` when the message never reached the handler (undecodable). An observer that only
+   * needs timing and outcome should use this instead of a `handle` hook: without `handle` hooks
+   * core calls the handler directly.
+   */
+  settled?(context: HandleContext, outcome: DeliveryOutcome, handlerMs: number | undefined): void;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -153,3 +153,32 @@ t.test('a synchronously throwing handler reaches handle middleware as a rejectio
   t.same(seen, ['promise', 'rejected: sync boom']);
   t.match(outcome, { kind: 'retry', nextAttempt: 2 });
 });
+
+t.test('settled gets the handler time; undefined when the message never reached the handler', async (t) => {
+  const seen: Array<[string, number | undefined]> = [];
+  const observer: Middleware = {
+    settled(_context, outcome, handlerMs) {
+      seen.push([outcome.kind, handlerMs]);
+    },
+  };
+  let release!: () => void;
+  const deliver = createDispatcher(
+    options(() => new Promise<void>((resolve) => (release = resolve)), { middleware: [observer] }),
+  );
+  const pending = deliver(raw(1));
+  const started = performance.now();
+  await new Promise((resolve) => setImmediate(resolve));
+  release();
+  t.same(await pending, { kind: 'ack' });
+  const undecodable = await deliver(
+    raw(1, { body: new TextEncoder().encode('{nope'), contentType: 'application/json' }),
+  );
+  t.match(undecodable, { kind: 'dead_letter' });
+  t.equal(seen.length, 2);
+  t.equal(seen[0]![0], 'ack');
+  t.ok(
+    seen[0]![1]! >= 0 && seen[0]![1]! <= performance.now() - started + 1,
+    `handler time ${seen[0]![1]} ms`,
+  );
+  t.same(seen[1], ['dead_letter', undefined], 'undecodable: no handler time');
+});
