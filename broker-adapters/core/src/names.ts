@@ -59,6 +59,7 @@ function checkTokens(role: NameRole, name: string, wildcards: boolean): string[]
  * memory only up to the limit.
  */
 const validTopics = new Set<string>();
+/** Entries of each valid-name cache before it starts over. */
 const VALID_TOPICS_LIMIT = 4096;
 
 /** Throws {@link ValidationError} unless `topic` is a valid topic to publish to. */
@@ -70,10 +71,16 @@ export function validateTopic(topic: unknown): asserts topic is string {
   validTopics.add(topic);
 }
 
+/** Queue names already found valid (see {@link validTopics}). */
+const validQueues = new Set<string>();
+
 /** Throws {@link ValidationError} unless `queue` is a valid work-queue name. */
 export function validateQueueName(queue: unknown): asserts queue is string {
+  if (typeof queue === 'string' && validQueues.has(queue)) return;
   checkString('queue', queue, MAX_QUEUE_BYTES);
   checkReserved('queue', queue, checkTokens('queue', queue, false));
+  if (validQueues.size >= VALID_TOPICS_LIMIT) validQueues.clear();
+  validQueues.add(queue);
 }
 
 /** Throws {@link ValidationError} unless `group` is a valid group name (a single token). */
