@@ -18,6 +18,12 @@ t.test('defaults', async (t) => {
     timeoutMs: undefined,
     json: false,
     quiet: false,
+    metricsPort: undefined,
+    metricsHost: '127.0.0.1',
+  });
+  t.match(parse(['--topic', 'a'], { PUBLISHER_METRICS_PORT: '9466', PUBLISHER_METRICS_HOST: '0.0.0.0' }), {
+    metricsPort: 9466,
+    metricsHost: '0.0.0.0',
   });
   t.equal((parse(['--topic', 'a'], { BROKER_URL: 'nats://h:4222' }) as { url: string }).url, 'nats://h:4222');
   t.equal(
