@@ -4,7 +4,6 @@ import t from 'tap';
 import { freePort, waitFor } from '@brokerkit/contract-tests';
 import { DEMO_MAIN, spawnNode } from '../../subscriber/test/support.js';
 
-
 /** Sum of the samples of `name` whose labels include every `labels` pair. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
   let sum: number | undefined;

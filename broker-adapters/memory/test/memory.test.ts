@@ -19,7 +19,11 @@ t.test('connections to the same memory://<name> share queues; other names are is
   await a.send('jobs', 1);
   await a.send('jobs', 2);
   t.equal((await b.inspector!.queueInfo('jobs')).depth, 2, 'b sees what a sent');
-  await t.rejects(other.inspector!.queueInfo('jobs'), { code: 'BK_NOT_FOUND' }, 'another name is another broker');
+  await t.rejects(
+    other.inspector!.queueInfo('jobs'),
+    { code: 'BK_NOT_FOUND' },
+    'another name is another broker',
+  );
   const tally = new Tally();
   await b.consume<number>('jobs', (m) => tally.add(String(m.data)));
   await waitFor(() => tally.total >= 2, { timeoutMs: 2000 });
@@ -44,7 +48,9 @@ t.test('deleting a dead-letter queue whose origin exists only empties it', async
     await broker.close();
     resetMemoryBroker(name);
   });
-  const sub = await broker.consume('jobs', () => Promise.reject(new Error('boom')), { retry: { attempts: 1 } });
+  const sub = await broker.consume('jobs', () => Promise.reject(new Error('boom')), {
+    retry: { attempts: 1 },
+  });
   await broker.send('jobs', 'a');
   await waitFor(async () => (await broker.inspector!.queueInfo('jobs.dlq')).depth === 1, { timeoutMs: 2000 });
   await broker.inspector!.deleteQueue('jobs.dlq');
@@ -95,7 +101,10 @@ t.test('Fifo keeps order across compaction and reports its length', async (t) =>
   t.equal(fifo.length, 3000);
   t.same(fifo.peek(3), [3000, 3001, 3002]);
   while (fifo.length > 0) out.push(fifo.shift()!);
-  t.ok(out.every((v, i) => v === i), 'every item once, in order');
+  t.ok(
+    out.every((v, i) => v === i),
+    'every item once, in order',
+  );
   t.equal(fifo.shift(), undefined);
   fifo.push(1);
   t.equal(fifo.clear(), 1);

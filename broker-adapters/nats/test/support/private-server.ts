@@ -13,7 +13,6 @@ export function haveNatsServer(): boolean {
   return existsSync(NATS_SERVER_BIN);
 }
 
-
 /** One private server. */
 export class PrivateServer {
   #child: ChildProcess | undefined;
