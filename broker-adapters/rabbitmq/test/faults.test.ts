@@ -61,10 +61,11 @@ async function suite(): Promise<void> {
   t.test(
     'during an outage publishes wait (bounded buffer, bounded time), then BK_UNAVAILABLE',
     async (tt) => {
-      const proxy = await startProxy(tt);
-      const broker = await open(tt, proxied(proxy), { maxBufferedPublishes: 5 });
+      // Registered first so it runs last (teardowns run in reverse), after the broker closed.
       const queue = uniqueName('q');
       tt.teardown(() => raw.deleteQueues(queue, `${queue}.dlq`));
+      const proxy = await startProxy(tt);
+      const broker = await open(tt, proxied(proxy), { maxBufferedPublishes: 5 });
       await broker.send(queue, { n: 0 });
       const statuses: BrokerStatus[] = [];
       broker.on('status', (s) => statuses.push(s));
@@ -101,11 +102,11 @@ async function suite(): Promise<void> {
   t.test(
     'a consumer whose connection dies before it acks: the message is redelivered to another',
     async (tt) => {
+      const queue = uniqueName('q');
+      tt.teardown(() => raw.deleteQueues(queue, `${queue}.dlq`));
       const proxy = await startProxy(tt);
       const direct = await open(tt, RABBIT_URL);
       const doomed = await open(tt, proxied(proxy));
-      const queue = uniqueName('q');
-      tt.teardown(() => raw.deleteQueues(queue, `${queue}.dlq`));
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
       tt.teardown(() => release());
@@ -131,9 +132,9 @@ async function suite(): Promise<void> {
   );
 
   t.test('broker.close() mid-stream drains: every message handled exactly once overall', async (tt) => {
-    const producer = await open(tt, RABBIT_URL);
     const queue = uniqueName('q');
     tt.teardown(() => raw.deleteQueues(queue, `${queue}.dlq`));
+    const producer = await open(tt, RABBIT_URL);
     const total = 2000;
     const tally = new Tally();
     let running = 0;

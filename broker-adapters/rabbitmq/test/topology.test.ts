@@ -21,8 +21,14 @@ if (await requireService(t, 'RabbitMQ', RABBIT_HOST, RABBIT_PORT)) await suite()
 
 async function suite(): Promise<void> {
   const management = await managementReachable();
+  // CI enables the management plugin (.ci/run): the tests that need it must run there.
+  if (!management && process.env.CI === 'true')
+    t.fail(`management API not reachable at ${MANAGEMENT_URL} (CI=true)`);
   const raw = await RawRabbit.open();
   t.teardown(() => raw.close());
+
+  /** Brokers each test opened: closed before its queues are deleted. */
+  const opened = new WeakMap<Tap, Broker[]>();
 
   /** A broker closed at teardown, its error events collected. */
   async function open(tt: Tap, options: BrokerOptions = {}): Promise<{ broker: Broker; errors: Error[] }> {
@@ -30,13 +36,22 @@ async function suite(): Promise<void> {
     const errors: Error[] = [];
     broker.on('error', (e) => errors.push(e));
     tt.teardown(() => broker.close());
+    if (!opened.has(tt)) opened.set(tt, []);
+    opened.get(tt)!.push(broker);
     return { broker, errors };
   }
 
   /** Delete `names` with their companions at teardown. */
   function cleanup(tt: Tap, ...names: string[]): void {
     tt.teardown(async () => {
-      const janitor = await connect(RABBIT_URL);
+      // Teardowns run last-registered first: close the test's brokers here, or a consumer still
+      // open would declare its queue again when the janitor deletes it.
+      await Promise.all((opened.get(tt) ?? []).map((b) => b.close()));
+      // With the management API the janitor also finds retry buckets declared by other connections.
+      const janitor = await connect(
+        RABBIT_URL,
+        management ? { rabbitmq: { managementUrl: MANAGEMENT_URL } } : {},
+      );
       try {
         for (const name of names) await janitor.inspector!.deleteQueue(name).catch(() => {});
       } finally {
