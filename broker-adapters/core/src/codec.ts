@@ -35,7 +35,9 @@ export function encode(data: unknown): Encoded {
 
 /** Decode a body by its content type (JSON, text/*, anything else as bytes). */
 export function decode(body: Uint8Array, contentType: string): unknown {
-  const type = baseType(contentType);
+  // The types brokerkit itself writes, without parsing parameters.
+  if (contentType === BYTES_TYPE) return body;
+  const type = contentType === JSON_TYPE ? JSON_TYPE : baseType(contentType);
   if (type === JSON_TYPE || type.endsWith('+json')) {
     try {
       return JSON.parse(decoder.decode(body));
