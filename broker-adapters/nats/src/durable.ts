@@ -21,6 +21,9 @@ import type { PulledMessage } from './pulled.js';
 import type { ConsumerRef } from './topology.js';
 import { WIRE, plainBytes, receivedHeaders, type ReceivedHeaders } from './wire.js';
 
+/** The dead letter is stored: end the original. */
+const TERMINATE = { kind: 'terminate' } as const;
+
 /** What one durable subscription needs. */
 export interface DurableSpec {
   readonly ref: ConsumerRef;
@@ -133,25 +136,37 @@ class DurableSubscription implements TransportSubscription {
       this.#running++;
       this.#inFlight.add();
       this.#active.add(m);
-      void this.#handle(m).finally(() => {
-        this.#active.delete(m);
-        this.#running--;
-        this.#inFlight.done();
-        if (!this.#closing) {
-          this.#pump();
-          this.pull();
-        }
-      });
+      this.#handle(m);
     }
   }
 
-  async #handle(m: PulledMessage): Promise<void> {
+  /** One message is settled: free its slot, then keep the pipeline full. */
+  #finish(m: PulledMessage): void {
+    this.#active.delete(m);
+    this.#running--;
+    this.#inFlight.done();
+    if (!this.#closing) {
+      this.#pump();
+      this.pull();
+    }
+  }
+
+  /** Never leave a message unsettled because of an adapter fault: redeliver it later. */
+  #fault(m: PulledMessage, error: unknown): void {
+    m.nak(1_000);
+    this.hooks.error(toError(error));
+    this.#finish(m);
+  }
+
+  // Plain callbacks rather than async functions: one promise per message (the dispatcher's).
+  #handle(m: PulledMessage): void {
     try {
       const meta = receivedHeaders(m.msg);
       const h = meta.headers;
       const replayTo = h[WIRE.replayTo];
       if (replayTo !== undefined && replayTo !== this.spec.group) {
         m.ack();
+        this.#finish(m);
         return;
       }
       let attempt = m.deliveryCount;
@@ -160,6 +175,7 @@ class DurableSubscription implements TransportSubscription {
         const wait = Number(notBefore) - Date.now();
         if (wait > 0) {
           m.nak(wait);
+          this.#finish(m);
           return;
         }
         // The early delivery that waited for `notBefore` was not an attempt.
@@ -175,37 +191,42 @@ class DurableSubscription implements TransportSubscription {
         attempt,
         redelivered: m.deliveryCount > 1,
       };
-      const outcome = await this.deliver(delivery);
-      await this.#settle(m, outcome, meta);
+      this.deliver(delivery).then(
+        (outcome) => this.#settle(m, outcome, meta),
+        (error: unknown) => this.#fault(m, error),
+      );
     } catch (error) {
-      // Never leave a message unsettled because of an adapter fault: redeliver it later.
-      m.nak(1_000);
-      this.hooks.error(toError(error));
+      this.#fault(m, error);
     }
   }
 
-  async #settle(m: PulledMessage, outcome: DeliveryOutcome, meta: ReceivedHeaders): Promise<void> {
-    switch (outcome.kind) {
-      case 'ack':
-        m.ack();
-        return;
-      case 'retry':
-        m.nak(outcome.delayMs);
-        return;
-      case 'dead_letter':
-        await this.deadLetters.write(
-          this.spec.origin,
-          m,
-          meta,
-          outcome.headers,
-          `${this.spec.ref.stream}:${m.streamSequence}`,
-        );
-        m.term();
-        return;
-      case 'discarded':
-        m.term();
-        return;
+  #settle(m: PulledMessage, outcome: DeliveryOutcome | typeof TERMINATE, meta: ReceivedHeaders): void {
+    try {
+      switch (outcome.kind) {
+        case 'ack':
+          m.ack();
+          break;
+        case 'retry':
+          m.nak(outcome.delayMs);
+          break;
+        case 'dead_letter':
+          this.deadLetters
+            .write(this.spec.origin, m, meta, outcome.headers, `${this.spec.ref.stream}:${m.streamSequence}`)
+            .then(
+              () => this.#settle(m, TERMINATE, meta),
+              (error: unknown) => this.#fault(m, error),
+            );
+          return;
+        case 'discarded':
+        case 'terminate':
+          m.term();
+          break;
+      }
+    } catch (error) {
+      this.#fault(m, error);
+      return;
     }
+    this.#finish(m);
   }
 
   close(): Promise<void> {

@@ -60,7 +60,7 @@ class EphemeralSubscription implements TransportSubscription {
     if (this.#closing) return;
     const first = msg.subject.charCodeAt(0);
     if (first === DOLLAR || first === UNDERSCORE) return;
-    const meta = receivedHeaders(msg);
+    const meta = receivedHeaders(msg, true);
     // A replayed group dead letter is meant for that group alone.
     if (meta.headers[WIRE.replayTo] !== undefined) return;
     if (this.#queue.length >= this.maxPending) {
@@ -74,7 +74,7 @@ class EphemeralSubscription implements TransportSubscription {
       return;
     }
     this.#dropped = 0;
-    this.#queue.push({
+    const delivery: RawDelivery = {
       topic: msg.subject,
       body: plainBytes(msg.data),
       headers: meta.headers,
@@ -83,38 +83,50 @@ class EphemeralSubscription implements TransportSubscription {
       timestamp: meta.timestamp,
       attempt: 1,
       redelivered: false,
-    });
-    this.#pump();
+    };
+    if (this.#running < this.spec.concurrency && this.#queue.length === 0) this.#start(delivery);
+    else {
+      this.#queue.push(delivery);
+      this.#pump();
+    }
   }
 
   #pump(): void {
-    while (this.#running < this.spec.concurrency && this.#queue.length > 0) {
-      const delivery = this.#queue.shift()!;
-      this.#running++;
-      this.#inFlight.add();
-      void this.#handle(delivery).finally(() => {
-        this.#running--;
-        this.#inFlight.done();
-        this.#pump();
-      });
-    }
+    while (this.#running < this.spec.concurrency && this.#queue.length > 0) this.#start(this.#queue.shift()!);
   }
 
-  async #handle(delivery: RawDelivery): Promise<void> {
-    try {
-      const outcome = await this.deliver(delivery);
-      if (outcome.kind !== 'retry' || this.#closing) return;
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        if (this.#closing) return;
-        this.#queue.push({ ...delivery, attempt: outcome.nextAttempt, redelivered: true });
-        this.#pump();
-      }, outcome.delayMs);
-      timer.unref();
-      this.#timers.add(timer);
-    } catch (error) {
-      this.hooks.error(toError(error));
-    }
+  /** Run one delivery: one promise per message (the dispatcher's), settled by plain callbacks. */
+  #start(delivery: RawDelivery): void {
+    this.#running++;
+    this.#inFlight.add();
+    this.deliver(delivery).then(
+      (outcome) => {
+        if (outcome.kind === 'retry' && !this.#closing)
+          this.#retryLater(delivery, outcome.nextAttempt, outcome.delayMs);
+        this.#finish();
+      },
+      (error: unknown) => {
+        this.hooks.error(toError(error));
+        this.#finish();
+      },
+    );
+  }
+
+  #finish(): void {
+    this.#running--;
+    this.#inFlight.done();
+    this.#pump();
+  }
+
+  #retryLater(delivery: RawDelivery, attempt: number, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.#closing) return;
+      this.#queue.push({ ...delivery, attempt, redelivered: true });
+      this.#pump();
+    }, delayMs);
+    timer.unref();
+    this.#timers.add(timer);
   }
 
   close(): Promise<void> {

@@ -151,21 +151,35 @@ interface MsgInternals {
 
 /**
  * Headers of a received core or JetStream message, parsed straight from the raw bytes when the
- * client exposes them (it does in 3.x), through `msg.headers` otherwise.
+ * client exposes them (it does in 3.x), through `msg.headers` otherwise. With `reuseLast`
+ * (core fan-out) a block equal to the previous such one shares its frozen result.
  */
-export function receivedHeaders(msg: Msg | JsMsg): ReceivedHeaders {
+export function receivedHeaders(msg: Msg | JsMsg, reuseLast = false): ReceivedHeaders {
   const m = msg as unknown as MsgInternals;
   const inner = m._rdata !== undefined ? m : m.msg;
   const hdr = inner?._msg?.hdr;
   const raw = inner?._rdata;
   if (raw !== undefined && typeof hdr === 'number') {
     if (hdr <= 0) return NO_HEADERS;
-    return Buffer.isBuffer(raw)
-      ? parseHeaderText(raw.toString('utf8', 0, hdr))
-      : parseHeaderBlock(raw.subarray(0, hdr));
+    if (!Buffer.isBuffer(raw)) return parseHeaderBlock(raw.subarray(0, hdr));
+    if (!reuseLast) return parseHeaderText(raw.toString('utf8', 0, hdr));
+    // A fan-out delivers the same message to each subscription back to back: a header block
+    // equal to the previous one reuses its (frozen) parse instead of decoding it again.
+    if (hdr === last.length && raw.compare(last.bytes, 0, hdr, 0, hdr) === 0) return last.parsed;
+    const parsed = parseHeaderText(raw.toString('utf8', 0, hdr));
+    Object.freeze(parsed.headers);
+    last = { bytes: Buffer.from(raw.subarray(0, hdr)), length: hdr, parsed };
+    return parsed;
   }
   return readHeaders(msg.headers);
 }
+
+/** The last header block parsed by {@link receivedHeaders}, and its result. */
+let last: { bytes: Buffer; length: number; parsed: ReceivedHeaders } = {
+  bytes: Buffer.alloc(0),
+  length: -1,
+  parsed: NO_HEADERS,
+};
 
 /**
  * The client hands out Buffers (views into its read buffer); brokerkit promises a plain

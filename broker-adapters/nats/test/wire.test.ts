@@ -2,8 +2,15 @@
 import t from 'tap';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Headers, OutgoingMessage } from '@brokerkit/core';
-import type { MsgHdrs } from '@nats-io/transport-node';
-import { WIRE, outgoingHeaders, parseHeaderBlock, readHeaders, storedHeaders } from '../src/wire.js';
+import type { Msg, MsgHdrs } from '@nats-io/transport-node';
+import {
+  WIRE,
+  outgoingHeaders,
+  parseHeaderBlock,
+  readHeaders,
+  receivedHeaders,
+  storedHeaders,
+} from '../src/wire.js';
 
 /** The encoded block nats.js would write (it calls `encode()`, which `MsgHdrs` does not declare). */
 function encoded(h: MsgHdrs): Uint8Array {
@@ -88,3 +95,25 @@ t.test('delivery details are read from both ack subject forms', async (t) => {
   const v2 = new PulledMessage(msg(`$JS.ACK._.hash.STREAM.cons.3.41.7.${ns}.0.rnd`));
   t.same([v2.deliveryCount, v2.streamSequence, v2.storedAt.getTime()], [3, 41, 1_700_000_000_123]);
 });
+
+t.test(
+  'fan-out copies of one header block share one frozen parse; another block is parsed anew',
+  async (t) => {
+    /** What nats.js hands out: the raw buffer and where its header block ends. */
+    function received(block: Uint8Array, body = 'x'): Msg {
+      const raw = Buffer.concat([block, Buffer.from(body)]);
+      return { _rdata: raw, _msg: { hdr: block.byteLength } } as unknown as Msg;
+    }
+    const a = encoded(outgoingHeaders(message));
+    const b = encoded(outgoingHeaders({ ...message, id: 'id-2' }));
+    const first = receivedHeaders(received(a), true);
+    const copy = receivedHeaders(received(a, 'other body'), true);
+    t.equal(copy, first, 'the same parse for the same block');
+    t.ok(Object.isFrozen(first.headers), 'shared headers cannot be changed by one subscriber');
+    const other = receivedHeaders(received(b), true);
+    t.not(other, first);
+    t.equal(other.id, 'id-2');
+    t.equal(receivedHeaders(received(a), false).id, 'id-1', 'without reuse: parsed');
+    t.not(receivedHeaders(received(a), false), receivedHeaders(received(a), false));
+  },
+);
