@@ -3,7 +3,6 @@
  * core publish for `confirm: false`, and the outage rule — wait (bounded) for the connection,
  * retry with the same `Nats-Msg-Id` so the stream de-duplicates, then `BK_UNAVAILABLE`.
  */
-import type { JetStreamClient } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import {
   BrokerUnavailableError,
@@ -14,6 +13,7 @@ import {
   type TransportPublishOptions,
 } from '@brokerkit/core';
 import type { Connection } from './connection.js';
+import type { PubAcks } from './pub-acks.js';
 import {
   isClosedConnection,
   isNoResponders,
@@ -44,7 +44,7 @@ export class Publisher {
 
   constructor(
     private readonly conn: Connection,
-    private readonly js: JetStreamClient,
+    private readonly acks: PubAcks,
     private readonly topology: Topology,
     private readonly options: ResolvedNatsOptions,
   ) {}
@@ -146,10 +146,12 @@ export class Publisher {
         }
         const remaining = deadline - Date.now();
         try {
-          await this.js.publish(subject, body, {
+          await this.acks.publish(
+            subject,
+            body,
             headers,
-            timeout: Math.max(1, Math.min(remaining, this.options.pubAckTimeoutMs)),
-          });
+            Math.max(1, Math.min(remaining, this.options.pubAckTimeoutMs)),
+          );
           return;
         } catch (error) {
           if (isPayloadTooLarge(error) || isClosedConnection(error) || !isTransient(error)) {

@@ -2,7 +2,7 @@
  * `createTransport`: the NATS {@link Transport}, assembled from the connection, the publisher,
  * topology provisioning, durable and ephemeral subscriptions and the inspector.
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { defaultCodec } from '@brokerkit/core';
 import type {
   AdapterFactory,
@@ -21,6 +21,7 @@ import { startEphemeral } from './ephemeral.js';
 import { createInspector } from './inspector.js';
 import { LingeringPulls } from './lingering.js';
 import { resolveNatsOptions } from './options.js';
+import { PubAcks } from './pub-acks.js';
 import { Publisher } from './publisher.js';
 import { Topology } from './topology.js';
 
@@ -30,11 +31,13 @@ const DEAD_LETTER_TIMEOUT_MS = 30_000;
 export const createTransport: AdapterFactory = async (url, options, hooks) => {
   const nats = resolveNatsOptions(options.nats);
   const conn = await Connection.open(url, options, nats, hooks);
+  let acks: PubAcks | undefined;
   try {
     const jsm = await jetstreamManager(conn.nc);
-    const js = jetstream(conn.nc);
+    const pubAcks = new PubAcks(conn.nc);
+    acks = pubAcks;
     const topology = new Topology(jsm, nats);
-    const publisher = new Publisher(conn, js, topology, nats);
+    const publisher = new Publisher(conn, pubAcks, topology, nats);
     const deadLetters = new DeadLetterWriter(publisher, topology, DEAD_LETTER_TIMEOUT_MS);
     const lingering = new LingeringPulls();
     const inspector = createInspector(jsm, topology, publisher, options.codec ?? defaultCodec, conn.nc);
@@ -94,12 +97,14 @@ export const createTransport: AdapterFactory = async (url, options, hooks) => {
 
       async close(): Promise<void> {
         await publisher.inFlight.idle();
+        pubAcks.close();
         await lingering.settle();
         await conn.close();
       },
     };
     return transport;
   } catch (error) {
+    acks?.close();
     await conn.close().catch(() => undefined);
     throw error;
   }

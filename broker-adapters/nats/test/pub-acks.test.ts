@@ -1,0 +1,116 @@
+// PubAcks alone against the shared server: every way a JetStream publish can end, and the names
+// errors.ts classifies them by.
+import t from 'tap';
+import { requireService, uniqueName } from '@brokerkit/contract-tests';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { MsgHdrs } from '@nats-io/transport-node';
+import { DiscardPolicy, RetentionPolicy } from '@nats-io/jetstream';
+import { PubAcks } from '../src/pub-acks.js';
+import { isNoResponders, isPayloadTooLarge, isTransient, mapPublishError } from '../src/errors.js';
+import { NATS_HOST, NATS_PORT, deleteStreams, rawClient } from './support/nats.js';
+
+if (await requireService(t, 'nats-server', NATS_HOST, NATS_PORT)) await suite();
+
+function withId(id: string): MsgHdrs {
+  const h = natsHeaders();
+  h.set('Nats-Msg-Id', id);
+  return h;
+}
+
+async function suite(): Promise<void> {
+  const { nc, jsm } = await rawClient(t);
+  const body = new Uint8Array([1, 2, 3]);
+
+  t.test('PubAcks of many publishes in flight, each matched to its own message', async (t) => {
+    const subject = uniqueName('pa').replaceAll('-', '_');
+    const stream = `S_${subject}`;
+    await jsm.streams.add({ name: stream, subjects: [subject], retention: RetentionPolicy.Limits });
+    t.teardown(() => deleteStreams(jsm, [stream]));
+    const acks = new PubAcks(nc);
+    t.teardown(() => acks.close());
+    const results = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => acks.publish(subject, body, withId(`m${i}`), 5_000)),
+    );
+    t.equal(new Set(results.map((a) => a.seq)).size, 500, '500 distinct sequences');
+    t.ok(
+      results.every((a) => a.stream === stream && !a.duplicate),
+      'every ack names the stream',
+    );
+    const again = await acks.publish(subject, body, withId('m7'), 5_000);
+    t.match(again, { stream, duplicate: true }, 'a repeated Nats-Msg-Id is a duplicate');
+    t.equal((await jsm.streams.info(stream)).state.messages, 500, 'stored once each');
+  });
+
+  t.test(
+    'no stream on the subject: NoRespondersError, transient (the publisher then re-provisions)',
+    async (t) => {
+      const acks = new PubAcks(nc);
+      t.teardown(() => acks.close());
+      const error = await acks
+        .publish(uniqueName('nobody'), body, withId('x'), 5_000)
+        .catch((e: unknown) => e);
+      t.match(error, { name: 'NoRespondersError' });
+      t.ok(isTransient(error) && isNoResponders(error));
+    },
+  );
+
+  t.test('a stream refusing the message: JetStreamApiError with its err_code, not transient', async (t) => {
+    const subject = uniqueName('full').replaceAll('-', '_');
+    const stream = `S_${subject}`;
+    await jsm.streams.add({ name: stream, subjects: [subject], max_msgs: 1, discard: DiscardPolicy.New });
+    t.teardown(() => deleteStreams(jsm, [stream]));
+    const acks = new PubAcks(nc);
+    t.teardown(() => acks.close());
+    await acks.publish(subject, body, withId('first'), 5_000);
+    const error = await acks.publish(subject, body, withId('second'), 5_000).catch((e: unknown) => e);
+    t.match(error, { name: 'JetStreamApiError', code: Number, status: Number });
+    t.notOk(isTransient(error));
+    t.match(mapPublishError(error, subject), { code: 'BK_BROKER' });
+  });
+
+  t.test('no answer: TimeoutError once, a late answer is ignored', async (t) => {
+    const subject = uniqueName('silent');
+    let late: (() => void) | undefined;
+    // A responder that answers only after the publish has timed out.
+    const silent = nc.subscribe(subject, {
+      callback: (_e, m) => {
+        late = () => m.respond(new TextEncoder().encode('{"stream":"S","seq":1}'));
+      },
+    });
+    t.teardown(() => silent.unsubscribe());
+    await nc.flush();
+    const acks = new PubAcks(nc);
+    t.teardown(() => acks.close());
+    let settled = 0;
+    const error = await acks
+      .publish(subject, body, withId('t'), 100)
+      .finally(() => settled++)
+      .catch((e: unknown) => e);
+    t.match(error, { name: 'TimeoutError' });
+    t.ok(isTransient(error));
+    t.ok(late, 'the responder got the message');
+    late!();
+    await nc.flush();
+    t.equal(settled, 1, 'settled exactly once');
+  });
+
+  t.test(
+    'over max_payload: rejected (not thrown) with the client error; close rejects the rest',
+    async (t) => {
+      const acks = new PubAcks(nc);
+      const big = new Uint8Array(nc.info!.max_payload + 1);
+      const error = await acks.publish(uniqueName('big'), big, withId('b'), 5_000).catch((e: unknown) => e);
+      t.ok(isPayloadTooLarge(error));
+      t.match(mapPublishError(error, 'big'), { code: 'BK_PAYLOAD_TOO_LARGE' });
+      const subject = uniqueName('never');
+      const silent = nc.subscribe(subject, { callback: () => {} });
+      t.teardown(() => silent.unsubscribe());
+      const waiting = acks.publish(subject, body, withId('w'), 60_000).catch((e: unknown) => e);
+      acks.close();
+      t.match(await waiting, { code: 'BK_CLOSED' });
+      t.match(await acks.publish(subject, body, withId('after'), 1_000).catch((e: unknown) => e), {
+        code: 'BK_CLOSED',
+      });
+    },
+  );
+}
