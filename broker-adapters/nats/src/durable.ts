@@ -153,7 +153,11 @@ class DurableSubscription implements TransportSubscription {
 
   /** Never leave a message unsettled because of an adapter fault: redeliver it later. */
   #fault(m: PulledMessage, error: unknown): void {
-    m.nak(1_000);
+    try {
+      m.nak(1_000);
+    } catch {
+      // The connection is gone: the server redelivers after the ack wait.
+    }
     this.hooks.error(toError(error));
     this.#finish(m);
   }
