@@ -145,9 +145,13 @@ class DurableSubscription implements TransportSubscription {
     this.#active.delete(m);
     this.#running--;
     this.#inFlight.done();
-    if (!this.#closing) {
-      this.#pump();
+    if (this.#closing) return;
+    this.#pump();
+    try {
       this.pull();
+    } catch (error) {
+      // The client closed the connection itself (e.g. gave up reconnecting): nothing to pull from.
+      this.hooks.error(toError(error));
     }
   }
 
@@ -158,50 +162,69 @@ class DurableSubscription implements TransportSubscription {
     } catch {
       // The connection is gone: the server redelivers after the ack wait.
     }
-    this.hooks.error(toError(error));
-    this.#finish(m);
+    try {
+      this.hooks.error(toError(error));
+    } finally {
+      this.#finish(m); // also when an `error` listener throws
+    }
   }
 
   // Plain callbacks rather than async functions: one promise per message (the dispatcher's).
   #handle(m: PulledMessage): void {
+    let prepared: { delivery: RawDelivery; meta: ReceivedHeaders } | undefined;
     try {
-      const meta = receivedHeaders(m.msg);
-      const h = meta.headers;
-      const replayTo = h[WIRE.replayTo];
-      if (replayTo !== undefined && replayTo !== this.spec.group) {
-        m.ack();
-        this.#finish(m);
-        return;
-      }
-      let attempt = m.deliveryCount;
-      const notBefore = h[WIRE.notBefore];
-      if (notBefore !== undefined) {
-        const wait = Number(notBefore) - Date.now();
-        if (wait > 0) {
-          m.nak(wait);
-          this.#finish(m);
-          return;
-        }
-        // The early delivery that waited for `notBefore` was not an attempt.
-        if (attempt > 1 && m.storedAt.getTime() < Number(notBefore)) attempt--;
-      }
-      const delivery: RawDelivery = {
-        topic: this.spec.queue ?? m.subject,
-        body: plainBytes(m.msg.data),
-        headers: h,
-        contentType: meta.contentType,
-        id: meta.id,
-        timestamp: meta.timestamp ?? m.storedAt,
-        attempt,
-        redelivered: m.deliveryCount > 1,
-      };
-      this.deliver(delivery).then(
-        (outcome) => this.#settle(m, outcome, meta),
-        (error: unknown) => this.#fault(m, error),
-      );
+      prepared = this.#prepare(m);
     } catch (error) {
       this.#fault(m, error);
+      return;
     }
+    // Settled without the handler: free the slot outside the try, so a throw while freeing it
+    // cannot settle the message a second time.
+    if (prepared === undefined) {
+      this.#finish(m);
+      return;
+    }
+    const { delivery, meta } = prepared;
+    this.deliver(delivery).then(
+      (outcome) => this.#settle(m, outcome, meta),
+      (error: unknown) => this.#fault(m, error),
+    );
+  }
+
+  /**
+   * The delivery for the handler, or undefined when the message was settled here: a replayed
+   * dead letter meant for another group (acked), a `send` delay not yet over (nak'd for the rest).
+   */
+  #prepare(m: PulledMessage): { delivery: RawDelivery; meta: ReceivedHeaders } | undefined {
+    const meta = receivedHeaders(m.msg);
+    const h = meta.headers;
+    const replayTo = h[WIRE.replayTo];
+    if (replayTo !== undefined && replayTo !== this.spec.group) {
+      m.ack();
+      return undefined;
+    }
+    let attempt = m.deliveryCount;
+    const notBefore = h[WIRE.notBefore];
+    if (notBefore !== undefined) {
+      const wait = Number(notBefore) - Date.now();
+      if (wait > 0) {
+        m.nak(wait);
+        return undefined;
+      }
+      // The early delivery that waited for `notBefore` was not an attempt.
+      if (attempt > 1 && m.storedAt.getTime() < Number(notBefore)) attempt--;
+    }
+    const delivery: RawDelivery = {
+      topic: this.spec.queue ?? m.subject,
+      body: plainBytes(m.msg.data),
+      headers: h,
+      contentType: meta.contentType,
+      id: meta.id,
+      timestamp: meta.timestamp ?? m.storedAt,
+      attempt,
+      redelivered: m.deliveryCount > 1,
+    };
+    return { delivery, meta };
   }
 
   #settle(m: PulledMessage, outcome: DeliveryOutcome | typeof TERMINATE, meta: ReceivedHeaders): void {

@@ -77,10 +77,12 @@ class EphemeralSubscription implements TransportSubscription {
     const delivery: RawDelivery = {
       topic: msg.subject,
       body: plainBytes(msg.data),
-      headers: meta.headers,
+      // The parse is shared by the fan-out copies of this message: each delivery gets its own
+      // headers object and Date, as on every other path.
+      headers: { ...meta.headers },
       contentType: meta.contentType,
       id: meta.id,
-      timestamp: meta.timestamp,
+      timestamp: meta.timestamp && new Date(meta.timestamp.getTime()),
       attempt: 1,
       redelivered: false,
     };
@@ -106,8 +108,11 @@ class EphemeralSubscription implements TransportSubscription {
         this.#finish();
       },
       (error: unknown) => {
-        this.hooks.error(toError(error));
-        this.#finish();
+        try {
+          this.hooks.error(toError(error));
+        } finally {
+          this.#finish(); // also when an `error` listener throws
+        }
       },
     );
   }

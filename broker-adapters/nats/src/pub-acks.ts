@@ -7,8 +7,12 @@
  * process. Here a publish is a plain `nc.publish` with the reply subject `<inbox>.<n>`; each
  * reply settles its entry in a map, and one sweep timer expires the entries that waited too long.
  *
- * Errors take the names nats.js gives them (`TimeoutError`, `NoRespondersError`,
- * `JetStreamApiError`), so `errors.ts` classifies both paths alike.
+ * Errors carry the names `errors.ts` classifies (`TimeoutError`, `NoRespondersError`,
+ * `JetStreamApiError`, with `code` = JetStream's `err_code` as in nats.js).
+ *
+ * One difference from `js.publish`: the server's publish permission violations name the subject,
+ * not the request, so they reach the connection's status stream but not the waiting publish,
+ * which ends on its timeout (`BK_TIMEOUT` / `BK_UNAVAILABLE`) rather than at once.
  */
 import { createInbox } from '@nats-io/transport-node';
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
@@ -44,28 +48,35 @@ export class PubAckApiError extends Error {
 }
 
 interface Pending {
+  readonly subject: string;
   resolve(ack: PubAck): void;
   reject(error: Error): void;
   deadline: number;
 }
 
 const SWEEP_MS = 50;
+/** Pause before the reply subscription is made again after the server refused or closed it. */
+const RESUBSCRIBE_MS = 1_000;
 
 /** Sends JetStream publishes and matches their PubAcks. One per connection. */
 export class PubAcks {
   readonly #prefix: string;
   readonly #pending = new Map<number, Pending>();
-  readonly #sub: Subscription;
+  #sub: Subscription;
   readonly #sweep: NodeJS.Timeout;
+  #resubscribe: NodeJS.Timeout | undefined;
   #next = 0;
   #closed = false;
 
   constructor(private readonly nc: NatsConnection) {
-    const inbox = createInbox();
-    this.#prefix = `${inbox}.`;
-    this.#sub = nc.subscribe(`${inbox}.*`, { callback: (error, msg) => this.#reply(error, msg) });
+    this.#prefix = `${createInbox()}.`;
+    this.#sub = this.#subscribe();
     this.#sweep = setInterval(() => this.#expire(), SWEEP_MS);
     this.#sweep.unref();
+  }
+
+  #subscribe(): Subscription {
+    return this.nc.subscribe(`${this.#prefix}*`, { callback: (error, msg) => this.#reply(error, msg) });
   }
 
   /** Publish `body` to `subject` and resolve with its PubAck; reject after `timeoutMs` without one. */
@@ -75,14 +86,28 @@ export class PubAcks {
     return new Promise<PubAck>((resolve, reject) => {
       // Synchronous refusals (closed connection, payload over max_payload) reject right here.
       this.nc.publish(subject, body, { reply: this.#prefix + id, headers });
-      this.#pending.set(id, { resolve, reject, deadline: Date.now() + timeoutMs });
+      this.#pending.set(id, { subject, resolve, reject, deadline: Date.now() + timeoutMs });
     });
   }
 
   #reply(error: Error | null, msg: Msg): void {
     if (error) {
-      // The reply subscription itself failed (permissions, closed): nothing pending can be answered.
+      // The server refused or ended the reply subscription: nothing pending can be answered, and
+      // nats.js has closed it. Make it again (after a pause, in case the refusal persists).
       this.#rejectAll(error);
+      if (!this.#closed && !this.nc.isClosed() && this.#resubscribe === undefined) {
+        this.#resubscribe = setTimeout(() => {
+          this.#resubscribe = undefined;
+          if (this.#closed || this.nc.isClosed()) return;
+          try {
+            this.#sub.unsubscribe();
+          } catch {
+            // Already closed by the client: nothing to undo.
+          }
+          this.#sub = this.#subscribe();
+        }, RESUBSCRIBE_MS);
+        this.#resubscribe.unref();
+      }
       return;
     }
     const subject = msg.subject;
@@ -99,7 +124,7 @@ export class PubAcks {
     if (data.length === 0) {
       pending.reject(
         msg.headers?.code === 503
-          ? new PubAckNoRespondersError(`no stream answers on ${msg.subject}`)
+          ? new PubAckNoRespondersError(`no stream answers on ${pending.subject}`)
           : new PubAckApiError(
               `empty PubAck (${msg.headers?.description ?? 'no description'})`,
               undefined,
@@ -151,6 +176,7 @@ export class PubAcks {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweep);
+    clearTimeout(this.#resubscribe);
     this.#sub.unsubscribe();
     this.#rejectAll(new ClosedError('the NATS connection is closed'));
   }

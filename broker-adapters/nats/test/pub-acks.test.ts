@@ -1,9 +1,9 @@
 // PubAcks alone against the shared server: every way a JetStream publish can end, and the names
 // errors.ts classifies them by.
 import t from 'tap';
-import { requireService, uniqueName } from '@brokerkit/contract-tests';
+import { requireService, uniqueName, waitFor } from '@brokerkit/contract-tests';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import type { MsgHdrs } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { DiscardPolicy, RetentionPolicy } from '@nats-io/jetstream';
 import { PubAcks } from '../src/pub-acks.js';
 import { isNoResponders, isPayloadTooLarge, isTransient, mapPublishError } from '../src/errors.js';
@@ -46,10 +46,9 @@ async function suite(): Promise<void> {
     async (t) => {
       const acks = new PubAcks(nc);
       t.teardown(() => acks.close());
-      const error = await acks
-        .publish(uniqueName('nobody'), body, withId('x'), 5_000)
-        .catch((e: unknown) => e);
-      t.match(error, { name: 'NoRespondersError' });
+      const subject = uniqueName('nobody');
+      const error = await acks.publish(subject, body, withId('x'), 5_000).catch((e: unknown) => e);
+      t.match(error, { name: 'NoRespondersError', message: `no stream answers on ${subject}` });
       t.ok(isTransient(error) && isNoResponders(error));
     },
   );
@@ -113,4 +112,28 @@ async function suite(): Promise<void> {
       });
     },
   );
+  t.test('a refused reply subscription fails what waits, then is made again', async (t) => {
+    // The server ending a subscription (e.g. a permissions violation) cannot be staged on the shared
+    // server without changing its users, so this drives PubAcks through a connection stand-in.
+    const callbacks: Array<(error: Error | null, msg: unknown) => void> = [];
+    let unsubscribed = 0;
+    const published: string[] = [];
+    const fake = {
+      isClosed: () => false,
+      subscribe: (_subject: string, opts: { callback: (error: Error | null, msg: unknown) => void }) => {
+        callbacks.push(opts.callback);
+        return { unsubscribe: () => void unsubscribed++ };
+      },
+      publish: (subject: string) => void published.push(subject),
+    };
+    const acks = new PubAcks(fake as unknown as NatsConnection);
+    t.teardown(() => acks.close());
+    const waiting = acks.publish('orders.x', new Uint8Array(1), withId('p'), 60_000).catch((e: unknown) => e);
+    const refused = new Error('Permissions Violation for Subscription to "_INBOX.x.*"');
+    callbacks[0]!(refused, undefined);
+    t.equal(await waiting, refused, 'the waiting publish fails with the cause');
+    await waitFor(() => callbacks.length === 2, { timeoutMs: 5_000, message: 'subscribed again' });
+    t.equal(unsubscribed, 1, 'the old subscription was released');
+    t.equal(published.length, 1);
+  });
 }
