@@ -3,12 +3,12 @@
  * original is terminated: a crash in between redelivers the original, and the de-duplication key
  * (`<stream>:<seq>` of the original) keeps the dead-letter stream free of a second copy.
  */
-import type { Headers } from '@brokerkit/core';
+import type { Headers, RawDelivery } from '@brokerkit/core';
 import { dlqSubject } from './names.js';
 import type { PulledMessage } from './pulled.js';
 import type { Publisher } from './publisher.js';
 import type { Topology } from './topology.js';
-import { type ReceivedHeaders, storedHeaders } from './wire.js';
+import { storedHeaders } from './wire.js';
 
 /** Publishes dead letters. */
 export class DeadLetterWriter {
@@ -18,18 +18,21 @@ export class DeadLetterWriter {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Store `m` as a dead letter of `origin` with `headers` (core's `x-brokerkit-*` record). */
+  /**
+   * Store `m` as a dead letter of `origin` with `headers` (core's `x-brokerkit-*` record), keeping
+   * the id, content type and timestamp it was delivered with.
+   */
   async write(
     origin: string,
     m: PulledMessage,
-    meta: ReceivedHeaders,
+    delivered: RawDelivery,
     headers: Headers,
     dedupKey: string,
   ): Promise<void> {
     await this.topology.ensureDlqStream(origin);
     const stored = storedHeaders(
       headers,
-      { id: meta.id, contentType: meta.contentType, timestamp: meta.timestamp ?? m.storedAt },
+      { id: delivered.id, contentType: delivered.contentType, timestamp: delivered.timestamp },
       `dlq:${dedupKey}`,
     );
     await this.publisher.publishStored(dlqSubject(origin), m.msg.data, stored, this.timeoutMs);

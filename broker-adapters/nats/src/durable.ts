@@ -19,7 +19,7 @@ import { presenceSubject } from './names.js';
 import { PullLoop } from './pull-loop.js';
 import type { PulledMessage } from './pulled.js';
 import type { ConsumerRef } from './topology.js';
-import { WIRE, plainBytes, receivedHeaders, type ReceivedHeaders } from './wire.js';
+import { WIRE, plainBytes, receivedHeaders } from './wire.js';
 
 /** The dead letter is stored: end the original. */
 const TERMINATE = { kind: 'terminate' } as const;
@@ -171,22 +171,22 @@ class DurableSubscription implements TransportSubscription {
 
   // Plain callbacks rather than async functions: one promise per message (the dispatcher's).
   #handle(m: PulledMessage): void {
-    let prepared: { delivery: RawDelivery; meta: ReceivedHeaders } | undefined;
+    let delivery: RawDelivery | undefined;
     try {
-      prepared = this.#prepare(m);
+      delivery = this.#prepare(m);
     } catch (error) {
       this.#fault(m, error);
       return;
     }
     // Settled without the handler: free the slot outside the try, so a throw while freeing it
     // cannot settle the message a second time.
-    if (prepared === undefined) {
+    if (delivery === undefined) {
       this.#finish(m);
       return;
     }
-    const { delivery, meta } = prepared;
-    this.deliver(delivery).then(
-      (outcome) => this.#settle(m, outcome, meta),
+    const delivered = delivery;
+    this.deliver(delivered).then(
+      (outcome) => this.#settle(m, outcome, delivered),
       (error: unknown) => this.#fault(m, error),
     );
   }
@@ -195,7 +195,7 @@ class DurableSubscription implements TransportSubscription {
    * The delivery for the handler, or undefined when the message was settled here: a replayed
    * dead letter meant for another group (acked), a `send` delay not yet over (nak'd for the rest).
    */
-  #prepare(m: PulledMessage): { delivery: RawDelivery; meta: ReceivedHeaders } | undefined {
+  #prepare(m: PulledMessage): RawDelivery | undefined {
     const meta = receivedHeaders(m.msg);
     const h = meta.headers;
     const replayTo = h[WIRE.replayTo];
@@ -214,7 +214,7 @@ class DurableSubscription implements TransportSubscription {
       // The early delivery that waited for `notBefore` was not an attempt.
       if (attempt > 1 && m.storedAt.getTime() < Number(notBefore)) attempt--;
     }
-    const delivery: RawDelivery = {
+    return {
       topic: this.spec.queue ?? m.subject,
       body: plainBytes(m.msg.data),
       headers: h,
@@ -224,10 +224,9 @@ class DurableSubscription implements TransportSubscription {
       attempt,
       redelivered: m.deliveryCount > 1,
     };
-    return { delivery, meta };
   }
 
-  #settle(m: PulledMessage, outcome: DeliveryOutcome | typeof TERMINATE, meta: ReceivedHeaders): void {
+  #settle(m: PulledMessage, outcome: DeliveryOutcome | typeof TERMINATE, delivered: RawDelivery): void {
     try {
       switch (outcome.kind) {
         case 'ack':
@@ -238,9 +237,15 @@ class DurableSubscription implements TransportSubscription {
           break;
         case 'dead_letter':
           this.deadLetters
-            .write(this.spec.origin, m, meta, outcome.headers, `${this.spec.ref.stream}:${m.streamSequence}`)
+            .write(
+              this.spec.origin,
+              m,
+              delivered,
+              outcome.headers,
+              `${this.spec.ref.stream}:${m.streamSequence}`,
+            )
             .then(
-              () => this.#settle(m, TERMINATE, meta),
+              () => this.#settle(m, TERMINATE, delivered),
               (error: unknown) => this.#fault(m, error),
             );
           return;

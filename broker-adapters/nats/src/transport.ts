@@ -31,13 +31,12 @@ const DEAD_LETTER_TIMEOUT_MS = 30_000;
 export const createTransport: AdapterFactory = async (url, options, hooks) => {
   const nats = resolveNatsOptions(options.nats);
   const conn = await Connection.open(url, options, nats, hooks);
-  let acks: PubAcks | undefined;
   try {
     const jsm = await jetstreamManager(conn.nc);
-    const pubAcks = new PubAcks(conn.nc);
-    acks = pubAcks;
+    // Made after the last await: nothing below can fail and leave its subscription behind.
+    const acks = new PubAcks(conn.nc);
     const topology = new Topology(jsm, nats);
-    const publisher = new Publisher(conn, pubAcks, topology, nats);
+    const publisher = new Publisher(conn, acks, topology, nats);
     const deadLetters = new DeadLetterWriter(publisher, topology, DEAD_LETTER_TIMEOUT_MS);
     const lingering = new LingeringPulls();
     const inspector = createInspector(jsm, topology, publisher, options.codec ?? defaultCodec, conn.nc);
@@ -97,14 +96,13 @@ export const createTransport: AdapterFactory = async (url, options, hooks) => {
 
       async close(): Promise<void> {
         await publisher.inFlight.idle();
-        pubAcks.close();
+        acks.close();
         await lingering.settle();
         await conn.close();
       },
     };
     return transport;
   } catch (error) {
-    acks?.close();
     await conn.close().catch(() => undefined);
     throw error;
   }
