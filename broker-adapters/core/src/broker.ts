@@ -4,17 +4,18 @@
  */
 import { EventEmitter } from 'node:events';
 import { createDispatcher } from './delivery.js';
-import { closedAwareInspector } from './closed-inspector.js';
+import { strictInspector } from './inspector.js';
+import { assertKnownKeys, integerOption } from './option-checks.js';
 import { ClosedError, DiscardedError, PayloadTooLargeError, ValidationError } from './errors.js';
 import { RESERVED_HEADER_PREFIX } from './headers.js';
 import { newMessageId } from './ids.js';
 import { validateGroupName, validatePattern, validateQueueName, validateTopic } from './names.js';
-import { DEFAULT_RETRY, resolveRetryPolicy } from './retry.js';
-import { defaultCodec } from './codec.js';
+import { resolveRetryPolicy } from './retry.js';
+import { resolveBrokerSettings } from './settings.js';
 import type {
   Broker,
   BrokerEvents,
-  BrokerOptions,
+  BrokerSettings,
   BrokerStatus,
   Codec,
   ConsumeOptions,
@@ -36,15 +37,10 @@ import type {
   TransportSubscription,
 } from './types.js';
 
-const DEFAULT_PUBLISH_TIMEOUT_MS = 30_000;
-
-function positiveInteger(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new ValidationError(`${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
+const PUBLISH_KEYS: ReadonlySet<string> = new Set(['headers', 'messageId', 'timeoutMs', 'confirm']);
+const SEND_KEYS: ReadonlySet<string> = new Set([...PUBLISH_KEYS, 'delayMs']);
+const SUBSCRIBE_KEYS: ReadonlySet<string> = new Set(['group', 'concurrency', 'prefetch', 'retry']);
+const CONSUME_KEYS: ReadonlySet<string> = new Set(['concurrency', 'prefetch', 'retry']);
 
 function nonNegative(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -67,31 +63,6 @@ function copyHeaders(headers: Headers | undefined): Headers {
     out[key] = value;
   }
   return out;
-}
-
-interface Settings {
-  readonly codec: Codec;
-  readonly retry: RetryPolicy;
-  readonly publishTimeoutMs: number;
-  readonly maxPayloadBytes: number;
-}
-
-/** Validate broker options once, before anything connects. */
-function resolveSettings(options: BrokerOptions): Settings {
-  const codec = options.codec ?? defaultCodec;
-  if (typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
-    throw new ValidationError('codec must have encode and decode functions');
-  }
-  return {
-    codec,
-    retry: resolveRetryPolicy(options.retry, DEFAULT_RETRY),
-    publishTimeoutMs: positiveInteger(
-      'publishTimeoutMs',
-      options.publishTimeoutMs,
-      DEFAULT_PUBLISH_TIMEOUT_MS,
-    ),
-    maxPayloadBytes: positiveInteger('maxPayloadBytes', options.maxPayloadBytes, Number.MAX_SAFE_INTEGER),
-  };
 }
 
 class ManagedSubscription implements Subscription {
@@ -134,14 +105,14 @@ class ManagedBroker extends EventEmitter implements Broker {
 
   constructor(
     private readonly transport: Transport,
-    settings: Settings,
+    settings: BrokerSettings,
   ) {
     super();
     this.adapter = transport.adapter;
     this.#codec = settings.codec;
     this.#retry = settings.retry;
     this.#publishTimeoutMs = settings.publishTimeoutMs;
-    this.#maxPayloadBytes = settings.maxPayloadBytes;
+    this.#maxPayloadBytes = settings.maxPayloadBytes ?? Number.MAX_SAFE_INTEGER;
     this.#defaultTransportOptions = Object.freeze({
       confirm: true,
       timeoutMs: settings.publishTimeoutMs,
@@ -156,7 +127,7 @@ class ManagedBroker extends EventEmitter implements Broker {
   get inspector(): QueueInspector | undefined {
     const inner = this.transport.inspector;
     if (inner === undefined) return undefined;
-    this.#inspector ??= closedAwareInspector(inner, () => !this.#publishing);
+    this.#inspector ??= strictInspector(inner, () => !this.#publishing);
     return this.#inspector;
   }
 
@@ -206,6 +177,7 @@ class ManagedBroker extends EventEmitter implements Broker {
     try {
       this.#assertPublishing();
       validateTopic(topic);
+      if (options !== undefined) assertKnownKeys(options, PUBLISH_KEYS, 'publish options');
       return this.#publish('publish', topic, data, options, 0);
     } catch (error) {
       return Promise.reject(error);
@@ -216,6 +188,7 @@ class ManagedBroker extends EventEmitter implements Broker {
     try {
       this.#assertPublishing();
       validateQueueName(queue);
+      if (options !== undefined) assertKnownKeys(options, SEND_KEYS, 'send options');
       const delayMs = nonNegative('delayMs', options?.delayMs, 0);
       return this.#publish('send', queue, data, options, delayMs);
     } catch (error) {
@@ -229,12 +202,13 @@ class ManagedBroker extends EventEmitter implements Broker {
     options: SubscribeOptions = {},
   ): Promise<Subscription> {
     this.#assertAccepting();
+    assertKnownKeys(options, SUBSCRIBE_KEYS, 'subscribe options');
     const group = options.group;
     validatePattern(pattern, { group: group !== undefined });
     if (group !== undefined) validateGroupName(group);
     if (typeof handler !== 'function') throw new ValidationError('handler must be a function');
-    const concurrency = positiveInteger('concurrency', options.concurrency, 1);
-    const prefetch = positiveInteger('prefetch', options.prefetch, concurrency);
+    const concurrency = integerOption('concurrency', options.concurrency, 1);
+    const prefetch = integerOption('prefetch', options.prefetch, concurrency);
     const retry = resolveRetryPolicy(options.retry, this.#retry);
     const deliver = createDispatcher({
       kind: 'subscribe',
@@ -254,9 +228,10 @@ class ManagedBroker extends EventEmitter implements Broker {
   async consume<T>(queue: string, handler: Handler<T>, options: ConsumeOptions = {}): Promise<Subscription> {
     this.#assertAccepting();
     validateQueueName(queue);
+    assertKnownKeys(options, CONSUME_KEYS, 'consume options');
     if (typeof handler !== 'function') throw new ValidationError('handler must be a function');
-    const concurrency = positiveInteger('concurrency', options.concurrency, 1);
-    const prefetch = positiveInteger('prefetch', options.prefetch, concurrency);
+    const concurrency = integerOption('concurrency', options.concurrency, 1);
+    const prefetch = integerOption('prefetch', options.prefetch, concurrency);
     const retry = resolveRetryPolicy(options.retry, this.#retry);
     const deliver = createDispatcher({
       kind: 'consume',
@@ -361,7 +336,7 @@ class ManagedBroker extends EventEmitter implements Broker {
         ? this.#defaultTransportOptions
         : {
             confirm: options?.confirm ?? true,
-            timeoutMs: positiveInteger('timeoutMs', options?.timeoutMs, this.#publishTimeoutMs),
+            timeoutMs: integerOption('timeoutMs', options?.timeoutMs, this.#publishTimeoutMs),
             delayMs,
           };
     const hooks = this.#publishHooks;
@@ -386,14 +361,13 @@ class ManagedBroker extends EventEmitter implements Broker {
 export type { BrokerEvents };
 
 /**
- * Create a {@link Broker} around a transport produced by `factory`. `connect()` calls this;
- * adapters' tests may call it directly.
+ * Create a {@link Broker} around a transport produced by `factory`, with `settings` from
+ * `resolveBrokerSettings`. `connect()` calls this; adapters' tests may call it directly.
  */
 export async function createBroker(
   factory: (hooks: TransportHooks) => Promise<Transport>,
-  options: BrokerOptions = {},
+  settings: BrokerSettings = resolveBrokerSettings([], {}, new Set()),
 ): Promise<Broker> {
-  const settings = resolveSettings(options);
   // The transport reports status from its first moment; the broker exists only afterwards.
   const relay: {
     broker?: ManagedBroker;

@@ -4,7 +4,7 @@
  */
 import { DecodeError, isBrokerkitError, toError } from './errors.js';
 import { HEADER, deadLetterHeaders, userHeaders } from './headers.js';
-import { retryDelay } from './retry.js';
+import { nominalDelay, retryDelay } from './retry.js';
 import type {
   Codec,
   DeliverFn,
@@ -52,6 +52,7 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
       return {
         kind: 'retry',
         delayMs: retryDelay(retry, message.attempt),
+        nominalDelayMs: nominalDelay(retry, message.attempt),
         nextAttempt: message.attempt + 1,
         error,
       };

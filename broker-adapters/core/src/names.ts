@@ -153,3 +153,18 @@ export function compilePattern(pattern: string): TopicMatcher {
 export function matchPattern(pattern: string, topic: string): boolean {
   return compilePattern(pattern)(topic);
 }
+
+/** Suffix of a dead-letter queue's logical name: `orders` → `orders.dlq`. */
+export const DEAD_LETTER_SUFFIX = '.dlq';
+
+/** The logical name of the dead-letter queue of a queue or group. */
+export function deadLetterQueueName(origin: string): string {
+  return origin + DEAD_LETTER_SUFFIX;
+}
+
+/** `orders.dlq` → `orders`; `undefined` for a name that is not a dead-letter queue's. */
+export function deadLetterOrigin(name: string): string | undefined {
+  return name.endsWith(DEAD_LETTER_SUFFIX) && name.length > DEAD_LETTER_SUFFIX.length
+    ? name.slice(0, -DEAD_LETTER_SUFFIX.length)
+    : undefined;
+}

@@ -3,9 +3,10 @@
  * everywhere.
  */
 import { ValidationError } from './errors.js';
+import { assertKnownKeys } from './option-checks.js';
 import type { RetryOptions, RetryPolicy } from './types.js';
 
-/** Defaults of SPEC §2: 5 attempts, 200 ms doubling up to 30 s, with jitter. */
+/** Default policy: 5 attempts, 200 ms doubling up to 30 s, with jitter. */
 export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
   attempts: 5,
   initialMs: 200,
@@ -21,9 +22,14 @@ function positiveInt(name: string, value: number, min: number): number {
   return value;
 }
 
+const RETRY_KEYS: ReadonlySet<string> = new Set(['attempts', 'backoff']);
+const BACKOFF_KEYS: ReadonlySet<string> = new Set(['initialMs', 'factor', 'maxMs', 'jitter']);
+
 /** Apply defaults (`base`, then {@link DEFAULT_RETRY}) and validate. */
 export function resolveRetryPolicy(options?: RetryOptions, base: RetryPolicy = DEFAULT_RETRY): RetryPolicy {
   if (!options) return base;
+  assertKnownKeys(options, RETRY_KEYS, 'retry');
+  assertKnownKeys(options.backoff, BACKOFF_KEYS, 'retry.backoff');
   const b = options.backoff ?? {};
   const policy: RetryPolicy = {
     attempts: positiveInt('attempts', options.attempts ?? base.attempts, 1),
@@ -32,6 +38,9 @@ export function resolveRetryPolicy(options?: RetryOptions, base: RetryPolicy = D
     maxMs: positiveInt('backoff.maxMs', b.maxMs ?? base.maxMs, 0),
     jitter: b.jitter ?? base.jitter,
   };
+  if (typeof policy.jitter !== 'boolean') {
+    throw new ValidationError(`retry backoff.jitter must be a boolean, got ${String(policy.jitter)}`);
+  }
   if (!(policy.factor >= 1) || !Number.isFinite(policy.factor)) {
     throw new ValidationError(
       `retry backoff.factor must be a finite number >= 1, got ${String(policy.factor)}`,

@@ -213,7 +213,15 @@ export interface HandleContext {
 export type DeliveryOutcome =
   | { readonly kind: 'ack' }
   /** Redeliver after `delayMs` as attempt `nextAttempt`. */
-  | { readonly kind: 'retry'; readonly delayMs: number; readonly nextAttempt: number; readonly error: Error }
+  | {
+      readonly kind: 'retry';
+      /** The delay to wait, jitter applied (≤ `nominalDelayMs`). */
+      readonly delayMs: number;
+      /** The policy's delay for this attempt before jitter: what delay buckets are sized by. */
+      readonly nominalDelayMs: number;
+      readonly nextAttempt: number;
+      readonly error: Error;
+    }
   /** Move to the dead-letter queue with `headers` (the original headers plus `x-brokerkit-*`). */
   | { readonly kind: 'dead_letter'; readonly error: Error; readonly headers: Headers }
   /** Ephemeral subscription out of attempts: dropped, and reported through the `error` event. */
@@ -294,6 +302,13 @@ export interface ReconnectOptions {
   maxMs?: number;
   /** Multiplier per failed attempt. Default 2. */
   factor?: number;
+}
+
+/** {@link ReconnectOptions} with defaults applied. */
+export interface ReconnectPolicy {
+  readonly initialMs: number;
+  readonly maxMs: number;
+  readonly factor: number;
 }
 
 /**
@@ -394,5 +409,28 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-/** Creates a connected transport for a URL. Registered per scheme with `registerAdapter`. */
-export type AdapterFactory = (url: URL, options: BrokerOptions, hooks: TransportHooks) => Promise<Transport>;
+/**
+ * What an adapter receives from `connect`: every shared option validated, defaulted and frozen,
+ * so adapters never re-validate or re-default them.
+ */
+export interface BrokerSettings {
+  /**
+   * The broker's nodes: one URL, or several of one scheme for a cluster (credentials, vhost and
+   * query of the first URL filled into later URLs that have none).
+   */
+  readonly urls: readonly URL[];
+  readonly codec: Codec;
+  /** Default retry policy of subscriptions and consumers. */
+  readonly retry: RetryPolicy;
+  readonly publishTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly maxBufferedPublishes: number;
+  readonly reconnect: ReconnectPolicy;
+  /** The user's `maxPayloadBytes`; `undefined` = the adapter's own default. */
+  readonly maxPayloadBytes: number | undefined;
+  /** The adapter-specific keys of the options (`rabbitmq`, `nats`, …), for the adapter to validate. */
+  readonly adapterOptions: Readonly<AdapterOptions>;
+}
+
+/** Creates a connected transport. Registered per scheme with `registerAdapter`. */
+export type AdapterFactory = (settings: BrokerSettings, hooks: TransportHooks) => Promise<Transport>;

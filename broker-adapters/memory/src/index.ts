@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { defaultCodec } from '@brokerkit/core';
+import { assertKnownKeys } from '@brokerkit/core/adapter';
 import type { AdapterFactory, Transport } from '@brokerkit/core';
 import { memoryBroker } from './memory-broker.js';
 import { MemoryInspector } from './memory-inspector.js';
@@ -19,7 +19,16 @@ export { resetMemoryBroker } from './memory-broker.js';
  * Adapter factory for `memory://` URLs; `connect()` loads it by scheme. The URL's host names the
  * shared in-process broker.
  */
-export const createTransport: AdapterFactory = async (url, options): Promise<Transport> => {
+export const createTransport: AdapterFactory = async (settings, hooks): Promise<Transport> => {
+  assertKnownKeys(settings.adapterOptions.memory, new Set(), 'memory options');
+  const url = settings.urls[0]!;
   const broker = memoryBroker(decodeURIComponent(url.hostname));
-  return new MemoryTransport(broker, new MemoryInspector(broker, options.codec ?? defaultCodec));
+  return new MemoryTransport(broker, new MemoryInspector(broker, settings.codec), hooks.error);
 };
+
+declare module '@brokerkit/core' {
+  interface AdapterOptions {
+    /** The memory adapter has no options of its own yet; the key is reserved. */
+    memory?: Record<string, never>;
+  }
+}

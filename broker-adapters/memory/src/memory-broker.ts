@@ -4,7 +4,7 @@
  * `memory://<name>` URL shares one instance, so a group outlives its members exactly as it does
  * on a real server.
  */
-import { ConfigurationError, compilePattern } from '@brokerkit/core';
+import { ConfigurationError, compilePattern, deadLetterQueueName } from '@brokerkit/core/adapter';
 import { MemoryQueue } from './memory-queue.js';
 import type { StoredMessage } from './stored-message.js';
 
@@ -104,7 +104,7 @@ export class MemoryBroker {
   }
 
   #deadLetterQueue(origin: string): MemoryQueue {
-    const name = `${origin}.dlq`;
+    const name = deadLetterQueueName(origin);
     let queue = this.queues.get(name);
     if (queue === undefined) {
       queue = new MemoryQueue(name, 'dlq');

@@ -1,11 +1,12 @@
-/** {@link QueueInspector} over a {@link MemoryBroker}: exact numbers, read from its counters. */
-import { NotFoundError, replayHeaders, toDeadLetter } from '@brokerkit/core';
+/**
+ * {@link QueueInspector} over a {@link MemoryBroker}: exact numbers, read from its counters.
+ * Core's inspector wrapper has validated names and applied the limits' defaults.
+ */
+import { NotFoundError, deadLetterOrigin, replayHeaders, toDeadLetter } from '@brokerkit/core/adapter';
 import type { Codec, DeadLetter, QueueInfo, QueueInspector, QueueKind } from '@brokerkit/core';
 import type { MemoryBroker } from './memory-broker.js';
 import type { MemoryQueue } from './memory-queue.js';
 import { withAttempt } from './stored-message.js';
-
-const DEFAULT_PEEK_LIMIT = 10;
 
 function info(queue: MemoryQueue): QueueInfo {
   return {
@@ -43,22 +44,23 @@ export class MemoryInspector implements QueueInspector {
    */
   async deleteQueue(name: string): Promise<void> {
     const queue = this.#find(name);
-    if (queue.kind === 'dlq' && this.broker.queues.has(name.slice(0, -'.dlq'.length))) {
+    const origin = deadLetterOrigin(name);
+    if (queue.kind === 'dlq' && origin !== undefined && this.broker.queues.has(origin)) {
       queue.purge();
       return;
     }
     this.broker.delete(queue);
   }
 
-  async peekDeadLetters(queue: string, limit = DEFAULT_PEEK_LIMIT): Promise<DeadLetter[]> {
+  async peekDeadLetters(queue: string, limit: number): Promise<DeadLetter[]> {
     const dlq = this.#deadLetters(queue);
     return dlq.ready.peek(limit).map((stored) => toDeadLetter(stored, this.codec));
   }
 
-  async replayDeadLetters(queue: string, options?: { limit?: number }): Promise<number> {
+  async replayDeadLetters(queue: string, options: { limit?: number }): Promise<number> {
     const origin = this.#find(queue);
     const dlq = this.#deadLetters(queue);
-    const limit = options?.limit ?? Number.POSITIVE_INFINITY;
+    const limit = options.limit!;
     let moved = 0;
     while (moved < limit) {
       const letter = dlq.ready.shift();

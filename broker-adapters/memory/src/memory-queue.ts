@@ -3,22 +3,40 @@
  * retry timers and the dead-letter companion. Groups, work queues, dead-letter queues and the
  * private queue of each ephemeral subscription are all instances of it.
  */
-import { InFlightTracker } from '@brokerkit/core';
+import { DeliveryLoop } from '@brokerkit/core/adapter';
 import type { DeliverFn, DeliveryOutcome, QueueKind, TopicMatcher } from '@brokerkit/core';
 import { Fifo } from './fifo.js';
 import { withAttempt, type StoredMessage } from './stored-message.js';
 
-/** A consumer attached to a queue: one `subscribe` / `consume` call. */
+/**
+ * A consumer attached to a queue: one `subscribe` / `consume` call, running its deliveries on
+ * core's dispatch loop. The queue hands it a message only while it has a free slot, so its loop
+ * never holds waiting messages: the queue's ready list is the prefetch buffer.
+ */
 export class QueueConsumer {
-  active = 0;
   closed = false;
-  readonly tracker = new InFlightTracker();
+  readonly loop: DeliveryLoop<StoredMessage, MemoryQueue>;
 
   constructor(
-    readonly deliver: DeliverFn,
+    deliver: DeliverFn,
     /** Handlers running at once. */
     readonly limit: number,
-  ) {}
+    report: (error: Error) => void,
+  ) {
+    this.loop = new DeliveryLoop<StoredMessage, MemoryQueue>({
+      concurrency: limit,
+      deliver,
+      toDelivery: (message) => message,
+      settle: (message, queue, outcome) => queue.settle(message, outcome),
+      // A failed settle keeps the message: back to the queue as the next attempt.
+      release: (message, queue) => queue.release(message),
+      report,
+      onFree: () => this.onFree?.(),
+    });
+  }
+
+  /** Set by the queue the consumer is attached to. */
+  onFree: (() => void) | undefined;
 }
 
 /** `ephemeral` queues belong to one subscription and are never listed or inspected. */
@@ -73,16 +91,21 @@ export class MemoryQueue {
   }
 
   attach(consumer: QueueConsumer): void {
+    consumer.onFree = this.#onFree;
     this.consumers.push(consumer);
     this.#schedule();
   }
+
+  readonly #onFree = () => {
+    if (this.ready.length > 0) this.#schedule();
+  };
 
   /** Stop handing `consumer` messages; resolves once its running handlers have settled. */
   detach(consumer: QueueConsumer): Promise<void> {
     consumer.closed = true;
     const index = this.consumers.indexOf(consumer);
     if (index >= 0) this.consumers.splice(index, 1);
-    return consumer.tracker.idle();
+    return consumer.loop.idle();
   }
 
   /** Drop ready messages; returns how many. */
@@ -121,7 +144,7 @@ export class MemoryQueue {
     for (let i = 0; i < count; i++) {
       const index = (this.#next + i) % count;
       const consumer = this.consumers[index]!;
-      if (consumer.active < consumer.limit) {
+      if (consumer.loop.running < consumer.limit) {
         this.#next = (index + 1) % count;
         return consumer;
       }
@@ -130,25 +153,24 @@ export class MemoryQueue {
   }
 
   #dispatch(consumer: QueueConsumer, message: StoredMessage): void {
-    consumer.active++;
-    consumer.tracker.add();
     this.inFlight++;
-    consumer.deliver(message).then(
-      (outcome) => this.#settle(consumer, message, outcome),
-      // deliver never rejects by contract; if it does anyway, keep the message rather than lose it.
-      () => this.#settle(consumer, message, undefined),
-    );
+    consumer.loop.push(message, this);
   }
 
-  #settle(consumer: QueueConsumer, message: StoredMessage, outcome: DeliveryOutcome | undefined): void {
+  /** Carry out what core decided for a delivery of this queue. */
+  settle(message: StoredMessage, outcome: DeliveryOutcome): void {
     this.inFlight--;
-    if (outcome === undefined) this.enqueue(withAttempt(message, message.attempt + 1));
-    else if (outcome.kind === 'retry')
+    if (outcome.kind === 'retry')
       this.enqueueLater(withAttempt(message, outcome.nextAttempt), outcome.delayMs);
     else if (outcome.kind === 'dead_letter')
       this.deadLetters?.enqueue(withAttempt(message, message.attempt, outcome.headers));
-    consumer.active--;
-    consumer.tracker.done();
-    if (this.ready.length > 0) this.#schedule();
+    else if (outcome.kind !== 'ack' && outcome.kind !== 'discarded')
+      throw new Error(`unknown delivery outcome ${String((outcome as { kind: unknown }).kind)}`);
+  }
+
+  /** A delivery whose settle failed: keep it, as the next attempt. */
+  release(message: StoredMessage): void {
+    this.inFlight--;
+    this.enqueue(withAttempt(message, message.attempt + 1));
   }
 }

@@ -59,6 +59,7 @@ export class MemoryTransport implements Transport {
   constructor(
     private readonly broker: MemoryBroker,
     readonly inspector: QueueInspector,
+    private readonly report: (error: Error) => void,
   ) {}
 
   async publish(message: OutgoingMessage, _options: TransportPublishOptions): Promise<void> {
@@ -85,7 +86,7 @@ export class MemoryTransport implements Transport {
   async close(): Promise<void> {}
 
   #attach(queue: MemoryQueue, concurrency: number, deliver: DeliverFn): MemorySubscription {
-    const consumer = new QueueConsumer(deliver, concurrency);
+    const consumer = new QueueConsumer(deliver, concurrency, this.report);
     queue.attach(consumer);
     return new MemorySubscription(this.broker, queue, consumer);
   }

@@ -4,28 +4,31 @@
  */
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
-import { BrokerUnavailableError, ClosedError, reconnectDelay } from '@brokerkit/core';
-import type { BrokerOptions, TransportHooks } from '@brokerkit/core';
+import { BrokerUnavailableError, ClosedError, reconnectDelay } from '@brokerkit/core/adapter';
+import type { BrokerSettings, TransportHooks } from '@brokerkit/core';
 import type { ResolvedNatsOptions } from './options.js';
 
-/** nats.js connection options for a `nats://` URL (credentials from the URL, never logged). */
+/**
+ * nats.js connection options for one or more `nats://` URLs: every node is handed to nats.js,
+ * which picks one and fails over to the others (credentials from the first URL, never logged).
+ */
 export function connectionOptions(
-  url: URL,
-  options: BrokerOptions,
+  settings: BrokerSettings,
   nats: ResolvedNatsOptions,
   onReconnectAttempt: () => number,
 ): NodeConnectionOptions {
+  const url = settings.urls[0]!;
   const user = decodeURIComponent(url.username);
   const pass = decodeURIComponent(url.password);
   const auth: Partial<NodeConnectionOptions> = user && pass ? { user, pass } : user ? { token: user } : {};
   return {
-    servers: `${url.hostname || '127.0.0.1'}:${url.port || '4222'}`,
+    servers: settings.urls.map((u) => `${u.hostname || '127.0.0.1'}:${u.port || '4222'}`),
     name: nats.name,
     ...auth,
-    timeout: options.connectTimeoutMs ?? 10_000,
+    timeout: settings.connectTimeoutMs,
     reconnect: true,
     maxReconnectAttempts: -1,
-    reconnectDelayHandler: () => reconnectDelay(onReconnectAttempt(), options.reconnect),
+    reconnectDelayHandler: () => reconnectDelay(onReconnectAttempt(), settings.reconnect),
     pingInterval: nats.pingIntervalMs,
     // A stack captured per request was a quarter of a confirmed publish's CPU; errors are
     // mapped to brokerkit errors with the client error as cause anyway.
@@ -51,15 +54,14 @@ export class Connection {
 
   /** Connect and start relaying status. Rejects (with the client's error) if the server is unreachable. */
   static async open(
-    url: URL,
-    options: BrokerOptions,
+    settings: BrokerSettings,
     nats: ResolvedNatsOptions,
     hooks: TransportHooks,
   ): Promise<Connection> {
     // The delay handler runs from the first dial on, before the Connection exists.
     const failures = { count: 0 };
-    const nc = await connect(connectionOptions(url, options, nats, () => ++failures.count));
-    const conn = new Connection(nc, hooks, options.maxBufferedPublishes ?? 10_000, failures);
+    const nc = await connect(connectionOptions(settings, nats, () => ++failures.count));
+    const conn = new Connection(nc, hooks, settings.maxBufferedPublishes, failures);
     void conn.#watch();
     return conn;
   }

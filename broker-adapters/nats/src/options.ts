@@ -1,7 +1,17 @@
 /**
  * Options of the NATS adapter, under the `nats` key of `connect` options, validated once.
  */
-import { ValidationError } from '@brokerkit/core';
+import { ValidationError, assertKnownKeys } from '@brokerkit/core/adapter';
+
+const OWN_KEYS: ReadonlySet<string> = new Set([
+  'ackWaitMs',
+  'heartbeatMs',
+  'pingIntervalMs',
+  'pubAckTimeoutMs',
+  'duplicateWindowMs',
+  'maxPendingEphemeral',
+  'name',
+]);
 
 /** NATS-specific options: `connect('nats://…', { nats: { ackWaitMs: 10_000 } })`. */
 export interface NatsOptions {
@@ -45,6 +55,7 @@ function positive(name: string, value: unknown, fallback: number): number {
 /** Apply defaults and validate. */
 export function resolveNatsOptions(options: NatsOptions | undefined): ResolvedNatsOptions {
   const o = options ?? {};
+  assertKnownKeys(o, OWN_KEYS, 'nats options');
   if (o.name !== undefined && typeof o.name !== 'string')
     throw new ValidationError('nats.name must be a string');
   return {

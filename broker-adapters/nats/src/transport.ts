@@ -3,7 +3,6 @@
  * topology provisioning, durable and ephemeral subscriptions and the inspector.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
-import { defaultCodec } from '@brokerkit/core';
 import type {
   AdapterFactory,
   ConsumerSpec,
@@ -27,10 +26,10 @@ import { Topology } from './topology.js';
 
 const DEAD_LETTER_TIMEOUT_MS = 30_000;
 
-/** Creates a connected NATS transport for a `nats://host:port` URL. */
-export const createTransport: AdapterFactory = async (url, options, hooks) => {
-  const nats = resolveNatsOptions(options.nats);
-  const conn = await Connection.open(url, options, nats, hooks);
+/** Creates a connected NATS transport for one `nats://host:port` URL or a cluster's list. */
+export const createTransport: AdapterFactory = async (settings, hooks) => {
+  const nats = resolveNatsOptions(settings.adapterOptions.nats);
+  const conn = await Connection.open(settings, nats, hooks);
   try {
     const jsm = await jetstreamManager(conn.nc);
     // Made after the last await: nothing below can fail and leave its subscription behind.
@@ -39,7 +38,7 @@ export const createTransport: AdapterFactory = async (url, options, hooks) => {
     const publisher = new Publisher(conn, acks, topology, nats);
     const deadLetters = new DeadLetterWriter(publisher, topology, DEAD_LETTER_TIMEOUT_MS);
     const lingering = new LingeringPulls();
-    const inspector = createInspector(jsm, topology, publisher, options.codec ?? defaultCodec, conn.nc);
+    const inspector = createInspector(jsm, topology, publisher, settings.codec, conn.nc);
 
     const transport: Transport = {
       adapter: 'nats',

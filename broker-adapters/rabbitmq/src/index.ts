@@ -12,5 +12,4 @@ export type { RabbitMqOptions } from './options.js';
 export { bindingKey, deadLetterQueueName, retryQueueName, DEFAULT_EXCHANGE } from './names.js';
 
 /** The adapter factory `connect` looks up for `amqp://` and `amqps://` URLs. */
-export const createTransport: AdapterFactory = (url, options, hooks) =>
-  createRabbitMqTransport(url, options, hooks);
+export const createTransport: AdapterFactory = (settings, hooks) => createRabbitMqTransport(settings, hooks);

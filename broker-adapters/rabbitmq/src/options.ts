@@ -1,8 +1,8 @@
 /**
  * Options of the RabbitMQ adapter (`connect(url, { rabbitmq: { ... } })`), validated once.
  */
-import { ValidationError } from '@brokerkit/core';
-import type { BrokerOptions, ReconnectOptions } from '@brokerkit/core';
+import { ValidationError, assertKnownKeys, integerOption } from '@brokerkit/core/adapter';
+import type { BrokerSettings, Codec, ReconnectPolicy } from '@brokerkit/core';
 import { DEFAULT_EXCHANGE } from './names.js';
 
 /** RabbitMQ-specific options. */
@@ -41,6 +41,9 @@ declare module '@brokerkit/core' {
 
 /** Everything the adapter needs, defaults applied. */
 export interface ResolvedOptions {
+  /** The nodes, in the order given (one for a single broker). */
+  readonly urls: readonly URL[];
+  readonly codec: Codec;
   readonly exchange: string;
   readonly queueType: 'classic' | 'quorum';
   readonly managementUrl: URL | undefined;
@@ -50,22 +53,24 @@ export interface ResolvedOptions {
   readonly connectTimeoutMs: number;
   readonly publishTimeoutMs: number;
   readonly maxBufferedPublishes: number;
-  readonly reconnect: ReconnectOptions;
+  readonly reconnect: ReconnectPolicy;
 }
+
+const OWN_KEYS: ReadonlySet<string> = new Set([
+  'exchange',
+  'queueType',
+  'managementUrl',
+  'maxMessageBytes',
+  'heartbeatSeconds',
+  'connectionName',
+]);
 
 const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 
-function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new ValidationError(`${name} must be an integer >= ${min}, got ${String(value)}`);
-  }
-  return value;
-}
-
-/** Apply defaults and validate; throws {@link ValidationError}. */
-export function resolveOptions(options: BrokerOptions): ResolvedOptions {
-  const own = options.rabbitmq ?? {};
+/** Apply defaults and validate the adapter's own options; throws {@link ValidationError}. */
+export function resolveOptions(settings: BrokerSettings): ResolvedOptions {
+  const own = settings.adapterOptions.rabbitmq ?? {};
+  assertKnownKeys(own, OWN_KEYS, 'rabbitmq options');
   const exchange = own.exchange ?? DEFAULT_EXCHANGE;
   if (typeof exchange !== 'string' || exchange.length === 0 || exchange.startsWith('amq.')) {
     throw new ValidationError(
@@ -92,17 +97,19 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     queueType,
     managementUrl,
     maxMessageBytes: Math.min(
-      positive('rabbitmq.maxMessageBytes', own.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
-      options.maxPayloadBytes ?? Number.MAX_SAFE_INTEGER,
+      integerOption('rabbitmq.maxMessageBytes', own.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
+      settings.maxPayloadBytes ?? Number.MAX_SAFE_INTEGER,
     ),
     heartbeatSeconds:
       own.heartbeatSeconds === undefined
         ? undefined
-        : positive('rabbitmq.heartbeatSeconds', own.heartbeatSeconds, 0, 0),
+        : integerOption('rabbitmq.heartbeatSeconds', own.heartbeatSeconds, 0, 0),
     connectionName: own.connectionName ?? 'brokerkit',
-    connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 10_000),
-    publishTimeoutMs: positive('publishTimeoutMs', options.publishTimeoutMs, 30_000),
-    maxBufferedPublishes: positive('maxBufferedPublishes', options.maxBufferedPublishes, 10_000),
-    reconnect: options.reconnect ?? {},
+    urls: settings.urls,
+    codec: settings.codec,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    publishTimeoutMs: settings.publishTimeoutMs,
+    maxBufferedPublishes: settings.maxBufferedPublishes,
+    reconnect: settings.reconnect,
   };
 }

@@ -3,9 +3,9 @@
  * cache, one consumer per subscription and the inspector. Core does validation, codec,
  * middleware, retry decisions and the closed state; this file only maps them onto AMQP.
  */
-import { PayloadTooLargeError, defaultCodec } from '@brokerkit/core';
+import { PayloadTooLargeError } from '@brokerkit/core';
 import type {
-  BrokerOptions,
+  BrokerSettings,
   ConsumerSpec,
   DeliverFn,
   OutgoingMessage,
@@ -37,11 +37,10 @@ class RabbitMqTransport implements Transport {
   readonly #consumers = new Set<QueueConsumer>();
 
   constructor(
-    url: URL,
     private readonly options: ResolvedOptions,
-    brokerOptions: BrokerOptions,
     hooks: TransportHooks,
   ) {
+    const url = options.urls[0]!;
     this.#supervisor = new ConnectionSupervisor(url, options, hooks);
     this.#publisher = new Publisher(this.#supervisor, options.exchange, options.maxBufferedPublishes, hooks);
     this.#topology = new Topology(this.#supervisor, options);
@@ -62,7 +61,7 @@ class RabbitMqTransport implements Transport {
       this.#supervisor,
       this.#topology,
       options,
-      brokerOptions.codec ?? defaultCodec,
+      options.codec,
       management,
     );
   }
@@ -176,11 +175,10 @@ class RabbitMqTransport implements Transport {
 
 /** Create and connect a RabbitMQ transport. */
 export async function createRabbitMqTransport(
-  url: URL,
-  options: BrokerOptions,
+  settings: BrokerSettings,
   hooks: TransportHooks,
 ): Promise<Transport> {
-  const transport = new RabbitMqTransport(url, resolveOptions(options), options, hooks);
+  const transport = new RabbitMqTransport(resolveOptions(settings), hooks);
   await transport.start();
   return transport;
 }
