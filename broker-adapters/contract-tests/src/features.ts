@@ -47,6 +47,8 @@ export const DEFAULT_FEATURES: Readonly<Features> = Object.freeze({
 export interface ContractOptions {
   /** Adapter name as shown in test titles, e.g. `memory`, `rabbitmq`, `nats`. */
   name: string;
+  /** The URL the adapter is tested on (tests that wrap the transport connect to it themselves). */
+  url: string;
   /** A fresh connected broker on every call. `options` are merged over the adapter's own. */
   connect(options?: BrokerOptions): Promise<Broker>;
   /** Flags that differ from {@link DEFAULT_FEATURES}. */

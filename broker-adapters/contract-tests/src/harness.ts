@@ -4,7 +4,7 @@
  * handlers open so tests can observe in-flight work without sleeping.
  */
 import type t from 'tap';
-import { deferred, isBrokerkitError } from '@brokerkit/core';
+import { connectWith, deferred, isBrokerkitError } from '@brokerkit/core/adapter';
 import type {
   Broker,
   BrokerOptions,
@@ -14,6 +14,7 @@ import type {
   QueueInfo,
   QueueInspector,
   RetryOptions,
+  Transport,
 } from '@brokerkit/core';
 import { Tally, uniqueName, waitFor } from './support.js';
 import type { ContractOptions, Features } from './features.js';
@@ -33,6 +34,7 @@ export interface SuiteContext {
   readonly name: string;
   readonly features: Features;
   readonly connect: ContractOptions['connect'];
+  readonly url: string;
 }
 
 /** A handler blocked until the test releases it. Released at teardown at the latest. */
@@ -96,6 +98,17 @@ export class Scope {
   /** Connect a broker that is closed at teardown and whose `error` events are recorded. */
   async broker(options?: BrokerOptions): Promise<Broker> {
     const broker = await this.ctx.connect(options);
+    broker.on('error', (error) => this.errors.push(error));
+    this.#brokers.push(broker);
+    return broker;
+  }
+
+  /**
+   * Connect a broker to the adapter's URL with its transport passed through `wrap` (faults
+   * injected below core), closed at teardown, `error` events recorded.
+   */
+  async brokerWith(wrap: (transport: Transport) => Transport, options?: BrokerOptions): Promise<Broker> {
+    const broker = await connectWith(this.ctx.url, options, wrap);
     broker.on('error', (error) => this.errors.push(error));
     this.#brokers.push(broker);
     return broker;

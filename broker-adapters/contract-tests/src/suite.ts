@@ -11,6 +11,7 @@ import { failureTests } from './failures.js';
 import { inspectionTests } from './inspection.js';
 import { lifecycleTests } from './lifecycle.js';
 import { messageTests } from './messages.js';
+import { seamTests } from './seams.js';
 import { semanticsTests } from './semantics.js';
 import { validationTests } from './validation.js';
 
@@ -22,6 +23,7 @@ const AREAS: readonly [string, (parent: TapTest, ctx: SuiteContext) => void][] =
   ['names and configuration errors', validationTests],
   ['close and drain', lifecycleTests],
   ['inspection', inspectionTests],
+  ['core seams', seamTests],
 ];
 
 /**
@@ -31,14 +33,19 @@ const AREAS: readonly [string, (parent: TapTest, ctx: SuiteContext) => void][] =
  * ```ts
  * import { runContractSuite } from '@brokerkit/contract-tests';
  * import { connect } from '@brokerkit/core';
- * runContractSuite({ name: 'memory', connect: (o) => connect('memory://', o), features: { persistent: true } });
+ * runContractSuite({
+ *   name: 'memory',
+ *   url: 'memory://',
+ *   connect: (o) => connect('memory://', o),
+ *   features: { persistent: true },
+ * });
  * ```
  *
  * `only` (a list of area names, see the README) narrows the run while developing an adapter.
  */
 export function runContractSuite(options: ContractOptions): void {
   const features: Features = { ...DEFAULT_FEATURES, ...options.features };
-  const ctx: SuiteContext = { name: options.name, features, connect: options.connect };
+  const ctx: SuiteContext = { name: options.name, features, connect: options.connect, url: options.url };
   void t.test(`contract: ${options.name}`, async (tt) => {
     tt.comment(`features: ${JSON.stringify(features)}`);
     for (const area of options.only ?? []) {

@@ -10,7 +10,7 @@
  */
 export * from './index.js';
 export { createBroker } from './broker.js';
-export { parseBrokerUrls, parseBrokerUrl, adapterFactoryFor } from './connect.js';
+export { parseBrokerUrls, parseBrokerUrl, adapterFactoryFor, connectWith } from './connect.js';
 export {
   resolveBrokerSettings,
   DEFAULT_PUBLISH_TIMEOUT_MS,

@@ -11,7 +11,7 @@ import {
   redactUrl,
 } from './errors.js';
 import { resolveBrokerSettings } from './settings.js';
-import type { AdapterFactory, Broker, BrokerOptions } from './types.js';
+import type { AdapterFactory, Broker, BrokerOptions, Transport, TransportHooks } from './types.js';
 
 /**
  * Adapters shipped with brokerkit, loaded on first use (each exports `createTransport`), with the
@@ -135,16 +135,28 @@ export function parseBrokerUrl(url: string): URL {
  * connection is ready; rejects with `BK_VALIDATION` (bad URL or options), `BK_CONFIG` (unknown
  * scheme) or `BK_UNAVAILABLE` (the broker could not be reached).
  */
-export async function connect(
-  url: string = defaultBrokerUrl(),
-  options: BrokerOptions = {},
+export function connect(url: string = defaultBrokerUrl(), options: BrokerOptions = {}): Promise<Broker> {
+  return connectWith(url, options, undefined);
+}
+
+/**
+ * {@link connect}, with the adapter's transport passed through `wrap` before the broker is
+ * built around it: for tests that inject faults below core, and for instrumentation.
+ */
+export async function connectWith(
+  url: string,
+  options: BrokerOptions | undefined,
+  wrap: ((transport: Transport) => Transport) | undefined,
 ): Promise<Broker> {
   const urls = parseBrokerUrls(url === '' ? defaultBrokerUrl() : url);
   const settings = resolveBrokerSettings(urls, options, adapterKeys);
   const scheme = urls[0]!.protocol.slice(0, -1);
   const factory = await adapterFactoryFor(scheme);
   try {
-    return await createBroker((hooks) => factory(settings, hooks), settings);
+    const open = wrap
+      ? async (hooks: TransportHooks) => wrap(await factory(settings, hooks))
+      : (hooks: TransportHooks) => factory(settings, hooks);
+    return await createBroker(open, settings);
   } catch (error) {
     if (isBrokerkitError(error)) throw error;
     const where = urls.map((u) => redactUrl(u)).join(',');

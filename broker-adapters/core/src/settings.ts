@@ -87,7 +87,8 @@ export function resolveBrokerSettings(
       0,
     ),
     reconnect: resolveReconnect(o.reconnect),
-    maxPayloadBytes: o.maxPayloadBytes === undefined ? undefined : integerOption('maxPayloadBytes', o.maxPayloadBytes, 0),
+    maxPayloadBytes:
+      o.maxPayloadBytes === undefined ? undefined : integerOption('maxPayloadBytes', o.maxPayloadBytes, 1),
     adapterOptions: Object.freeze(adapterOptions),
   });
 }

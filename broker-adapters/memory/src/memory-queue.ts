@@ -159,13 +159,14 @@ export class MemoryQueue {
 
   /** Carry out what core decided for a delivery of this queue. */
   settle(message: StoredMessage, outcome: DeliveryOutcome): void {
+    const kind = outcome.kind; // read first: an outcome that cannot be read changes nothing
+    if (kind !== 'ack' && kind !== 'discarded' && kind !== 'retry' && kind !== 'dead_letter')
+      throw new Error(`unknown delivery outcome ${String(kind)}`);
     this.inFlight--;
     if (outcome.kind === 'retry')
       this.enqueueLater(withAttempt(message, outcome.nextAttempt), outcome.delayMs);
     else if (outcome.kind === 'dead_letter')
       this.deadLetters?.enqueue(withAttempt(message, message.attempt, outcome.headers));
-    else if (outcome.kind !== 'ack' && outcome.kind !== 'discarded')
-      throw new Error(`unknown delivery outcome ${String((outcome as { kind: unknown }).kind)}`);
   }
 
   /** A delivery whose settle failed: keep it, as the next attempt. */

@@ -5,6 +5,7 @@ import { runContractSuite } from '@brokerkit/contract-tests';
 
 runContractSuite({
   name: 'memory',
+  url: 'memory://contract',
   connect: (options) => connect('memory://contract', options),
   features: { persistent: true, inFlightKnown: true, messageIdDedup: false },
 });

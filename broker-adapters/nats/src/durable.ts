@@ -4,7 +4,7 @@
  * decided carried out with ack / nak(delay) / dead-letter-then-term.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { InFlightTracker, toError } from '@brokerkit/core';
+import { DeliveryLoop, toError } from '@brokerkit/core/adapter';
 import type {
   DeliverFn,
   DeliveryOutcome,
@@ -20,9 +20,6 @@ import { PullLoop } from './pull-loop.js';
 import type { PulledMessage } from './pulled.js';
 import type { ConsumerRef } from './topology.js';
 import { WIRE, plainBytes, receivedHeaders } from './wire.js';
-
-/** The dead letter is stored: end the original. */
-const TERMINATE = { kind: 'terminate' } as const;
 
 /** What one durable subscription needs. */
 export interface DurableSpec {
@@ -58,10 +55,9 @@ export async function startDurable(
 class DurableSubscription implements TransportSubscription {
   #closing = false;
   #closed: Promise<void> | undefined;
-  readonly #queue: PulledMessage[] = [];
-  #running = 0;
   readonly #loop: PullLoop;
-  readonly #inFlight = new InFlightTracker();
+  /** Pulled messages waiting for or running a handler (core's dispatch loop). */
+  readonly #deliveries: DeliveryLoop<PulledMessage, undefined>;
   /** Messages whose handler is running: kept alive with progress acks past the ack wait. */
   readonly #active = new Set<PulledMessage>();
   readonly #keepAlive: NodeJS.Timeout;
@@ -75,11 +71,28 @@ class DurableSubscription implements TransportSubscription {
   constructor(
     private readonly conn: Connection,
     private readonly spec: DurableSpec,
-    private readonly deliver: DeliverFn,
+    deliver: DeliverFn,
     private readonly deadLetters: DeadLetterWriter,
     private readonly hooks: TransportHooks,
   ) {
     const nc: NatsConnection = conn.nc;
+    this.#deliveries = new DeliveryLoop<PulledMessage, undefined>({
+      concurrency: spec.concurrency,
+      deliver,
+      toDelivery: (m) => {
+        const delivery = this.#prepare(m);
+        if (delivery !== undefined) this.#active.add(m);
+        return delivery;
+      },
+      settle: (m, _none, outcome, delivery) => this.#settle(m, outcome, delivery),
+      // Redeliver later rather than at once: a settle that failed may fail again right away.
+      release: (m) => {
+        this.#active.delete(m);
+        m.nak(1_000);
+      },
+      report: (error) => this.hooks.error(error),
+      onFree: () => this.#freed(),
+    });
     this.#expiresMs = Math.max(1_000, spec.heartbeatMs * 2);
     this.#loop = new PullLoop(
       nc,
@@ -112,7 +125,7 @@ class DurableSubscription implements TransportSubscription {
   pull(): void {
     if (this.#closing || !this.conn.connected) return;
     const { prefetch } = this.spec;
-    const free = prefetch - this.#queue.length - this.#running - this.#loop.requested;
+    const free = prefetch - this.#deliveries.size - this.#loop.requested;
     if (free <= 0) return;
     if (this.#loop.openRequests > 0 && (free < Math.ceil(prefetch / 2) || this.#loop.openRequests >= 2))
       return;
@@ -126,69 +139,18 @@ class DurableSubscription implements TransportSubscription {
       m.nak();
       return;
     }
-    this.#queue.push(m);
-    this.#pump();
+    this.#deliveries.push(m, undefined);
   }
 
-  #pump(): void {
-    while (this.#running < this.spec.concurrency && this.#queue.length > 0) {
-      const m = this.#queue.shift()!;
-      this.#running++;
-      this.#inFlight.add();
-      this.#active.add(m);
-      this.#handle(m);
-    }
-  }
-
-  /** One message is settled: free its slot, then keep the pipeline full. */
-  #finish(m: PulledMessage): void {
-    this.#active.delete(m);
-    this.#running--;
-    this.#inFlight.done();
+  /** A message is settled: keep the pipeline full. */
+  #freed(): void {
     if (this.#closing) return;
-    this.#pump();
     try {
       this.pull();
     } catch (error) {
       // The client closed the connection itself (e.g. gave up reconnecting): nothing to pull from.
       this.hooks.error(toError(error));
     }
-  }
-
-  /** Never leave a message unsettled because of an adapter fault: redeliver it later. */
-  #fault(m: PulledMessage, error: unknown): void {
-    try {
-      m.nak(1_000);
-    } catch {
-      // The connection is gone: the server redelivers after the ack wait.
-    }
-    try {
-      this.hooks.error(toError(error));
-    } finally {
-      this.#finish(m); // also when an `error` listener throws
-    }
-  }
-
-  // Plain callbacks rather than async functions: one promise per message (the dispatcher's).
-  #handle(m: PulledMessage): void {
-    let delivery: RawDelivery | undefined;
-    try {
-      delivery = this.#prepare(m);
-    } catch (error) {
-      this.#fault(m, error);
-      return;
-    }
-    // Settled without the handler: free the slot outside the try, so a throw while freeing it
-    // cannot settle the message a second time.
-    if (delivery === undefined) {
-      this.#finish(m);
-      return;
-    }
-    const delivered = delivery;
-    this.deliver(delivered).then(
-      (outcome) => this.#settle(m, outcome, delivered),
-      (error: unknown) => this.#fault(m, error),
-    );
   }
 
   /**
@@ -226,39 +188,31 @@ class DurableSubscription implements TransportSubscription {
     };
   }
 
-  #settle(m: PulledMessage, outcome: DeliveryOutcome | typeof TERMINATE, delivered: RawDelivery): void {
-    try {
-      switch (outcome.kind) {
-        case 'ack':
-          m.ack();
-          break;
-        case 'retry':
-          m.nak(outcome.delayMs);
-          break;
-        case 'dead_letter':
-          this.deadLetters
-            .write(
-              this.spec.origin,
-              m,
-              delivered,
-              outcome.headers,
-              `${this.spec.ref.stream}:${m.streamSequence}`,
-            )
-            .then(
-              () => this.#settle(m, TERMINATE, delivered),
-              (error: unknown) => this.#fault(m, error),
-            );
-          return;
-        case 'discarded':
-        case 'terminate':
-          m.term();
-          break;
-      }
-    } catch (error) {
-      this.#fault(m, error);
-      return;
+  /** Carry out core's outcome; a throw or rejection makes the loop nak the message and report it. */
+  #settle(m: PulledMessage, outcome: DeliveryOutcome, delivered: RawDelivery): void | Promise<void> {
+    switch (outcome.kind) {
+      case 'ack':
+        m.ack();
+        break;
+      case 'retry':
+        m.nak(outcome.delayMs);
+        break;
+      case 'dead_letter':
+        // Stored in the dead-letter stream first, then ended: a crash in between duplicates, never
+        // loses. Kept alive with progress acks while the write runs.
+        return this.deadLetters
+          .write(this.spec.origin, m, delivered, outcome.headers, `${this.spec.ref.stream}:${m.streamSequence}`)
+          .then(() => {
+            this.#active.delete(m);
+            m.term();
+          });
+      case 'discarded':
+        m.term();
+        break;
+      default:
+        throw new Error(`unknown delivery outcome ${String((outcome as { kind: unknown }).kind)}`);
     }
-    this.#finish(m);
+    this.#active.delete(m);
   }
 
   close(): Promise<void> {
@@ -272,8 +226,8 @@ class DurableSubscription implements TransportSubscription {
     this.conn.onReconnect.delete(this.#onReconnect);
     this.#loop.stop();
     // Prefetched but not started: give them back now rather than after the ack wait.
-    for (const m of this.#queue.splice(0)) m.nak();
-    await this.#inFlight.idle();
+    for (const [m] of this.#deliveries.stop()) m.nak();
+    await this.#deliveries.idle();
     clearInterval(this.#keepAlive);
     // Open requests stay open until they expire: what still arrives is given back at once.
     if (this.#loop.lingering) this.spec.lingering.add(this.#loop, this.#expiresMs);

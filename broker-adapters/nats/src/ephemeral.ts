@@ -4,7 +4,7 @@
  * handler that falls too far behind has messages discarded — reported, never silent.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { InFlightTracker, toError } from '@brokerkit/core';
+import { DeliveryLoop } from '@brokerkit/core/adapter';
 import type {
   DeliverFn,
   RawDelivery,
@@ -35,18 +35,35 @@ class EphemeralSubscription implements TransportSubscription {
   #sub: Subscription | undefined;
   #closing = false;
   #closed: Promise<void> | undefined;
-  readonly #queue: RawDelivery[] = [];
-  #running = 0;
-  readonly #inFlight = new InFlightTracker();
+  /** Deliveries waiting for or running a handler (core's dispatch loop). */
+  readonly #deliveries: DeliveryLoop<RawDelivery, undefined>;
   readonly #timers = new Set<NodeJS.Timeout>();
   #dropped = 0;
 
   constructor(
     private readonly spec: SubscriptionSpec,
-    private readonly deliver: DeliverFn,
+    deliver: DeliverFn,
     private readonly hooks: TransportHooks,
     private readonly maxPending: number,
-  ) {}
+  ) {
+    this.#deliveries = new DeliveryLoop<RawDelivery, undefined>({
+      concurrency: spec.concurrency,
+      deliver,
+      toDelivery: (delivery) => delivery,
+      settle: (delivery, _none, outcome) => {
+        if (outcome.kind === 'retry') {
+          if (!this.#closing) this.#retryLater(delivery, outcome.nextAttempt, outcome.delayMs);
+        } else if (outcome.kind !== 'ack' && outcome.kind !== 'discarded') {
+          throw new Error(`unknown delivery outcome ${String((outcome as { kind: unknown }).kind)}`);
+        }
+      },
+      // No broker keeps a core NATS message: the subscription itself hands it out again.
+      release: (delivery) => {
+        if (!this.#closing) this.#retryLater(delivery, delivery.attempt + 1, 0);
+      },
+      report: (error) => this.hooks.error(error),
+    });
+  }
 
   attach(sub: Subscription): void {
     this.#sub = sub;
@@ -63,7 +80,7 @@ class EphemeralSubscription implements TransportSubscription {
     const meta = receivedHeaders(msg, true);
     // A replayed group dead letter is meant for that group alone.
     if (meta.headers[WIRE.replayTo] !== undefined) return;
-    if (this.#queue.length >= this.maxPending) {
+    if (this.#deliveries.waiting >= this.maxPending) {
       if (this.#dropped++ === 0) {
         this.hooks.error(
           new Error(
@@ -86,49 +103,14 @@ class EphemeralSubscription implements TransportSubscription {
       attempt: 1,
       redelivered: false,
     };
-    if (this.#running < this.spec.concurrency && this.#queue.length === 0) this.#start(delivery);
-    else {
-      this.#queue.push(delivery);
-      this.#pump();
-    }
-  }
-
-  #pump(): void {
-    while (this.#running < this.spec.concurrency && this.#queue.length > 0) this.#start(this.#queue.shift()!);
-  }
-
-  /** Run one delivery: one promise per message (the dispatcher's), settled by plain callbacks. */
-  #start(delivery: RawDelivery): void {
-    this.#running++;
-    this.#inFlight.add();
-    this.deliver(delivery).then(
-      (outcome) => {
-        if (outcome.kind === 'retry' && !this.#closing)
-          this.#retryLater(delivery, outcome.nextAttempt, outcome.delayMs);
-        this.#finish();
-      },
-      (error: unknown) => {
-        try {
-          this.hooks.error(toError(error));
-        } finally {
-          this.#finish(); // also when an `error` listener throws
-        }
-      },
-    );
-  }
-
-  #finish(): void {
-    this.#running--;
-    this.#inFlight.done();
-    this.#pump();
+    this.#deliveries.push(delivery, undefined);
   }
 
   #retryLater(delivery: RawDelivery, attempt: number, delayMs: number): void {
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       if (this.#closing) return;
-      this.#queue.push({ ...delivery, attempt, redelivered: true });
-      this.#pump();
+      this.#deliveries.push({ ...delivery, attempt, redelivered: true }, undefined);
     }, delayMs);
     timer.unref();
     this.#timers.add(timer);
@@ -145,10 +127,6 @@ class EphemeralSubscription implements TransportSubscription {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     // Messages received while subscribed are still handled (at-least-once while subscribed).
-    await this.#inFlight.idle();
-    while (this.#queue.length > 0 || this.#running > 0) {
-      this.#pump();
-      await this.#inFlight.idle();
-    }
+    while (this.#deliveries.size > 0) await this.#deliveries.idle();
   }
 }

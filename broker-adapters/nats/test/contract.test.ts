@@ -8,6 +8,7 @@ const URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 if (await requireService(t, 'nats-server', '127.0.0.1', 4222)) {
   runContractSuite({
     name: 'nats',
+    url: URL,
     connect: (options) => connect(URL, options),
     features: {
       persistent: true,

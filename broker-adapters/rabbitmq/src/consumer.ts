@@ -4,7 +4,7 @@
  * and the dispatcher's outcome carried out on the broker: ack, retry through a delay bucket,
  * dead-letter, or discard. Restores itself after a reconnection.
  */
-import { ClosedError, HEADER, InFlightTracker, nominalDelay, toError } from '@brokerkit/core';
+import { ClosedError, DeliveryLoop, HEADER } from '@brokerkit/core/adapter';
 import type {
   DeliverFn,
   DeliveryOutcome,
@@ -62,20 +62,27 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
   #consumerTag: string | undefined;
   /** Broker queue consumed: the group or queue name, or a fresh `_bk.sub.*` per connection. */
   #queue: string;
-  #backlog: ConsumeMessage[] = [];
-  #running = 0;
   #closing: Promise<void> | undefined;
-  readonly #inFlight = new InFlightTracker();
+  /** Deliveries of this consumer, each with the channel it came on (acks go to that channel only). */
+  readonly #loop: DeliveryLoop<ConsumeMessage, Channel>;
   readonly #label: string;
 
   constructor(
     private readonly ctx: ConsumerContext,
     private readonly target: ConsumerTarget,
     private readonly settings: ConsumerSettings,
-    private readonly deliver: DeliverFn,
+    deliver: DeliverFn,
   ) {
     this.#queue = target.kind === 'group' ? target.group : target.kind === 'queue' ? target.queue : '';
     this.#label = describeTarget(target);
+    this.#loop = new DeliveryLoop<ConsumeMessage, Channel>({
+      concurrency: settings.concurrency,
+      deliver,
+      toDelivery: (message) => toRawDelivery(message),
+      settle: (message, channel, outcome) => this.#settle(channel, message, outcome),
+      release: (message, channel) => this.#requeue(channel, message),
+      report: (error) => this.ctx.hooks.error(error),
+    });
   }
 
   /** Declare and start consuming; rejects with a typed error (e.g. `BK_CONFIG` on a conflict). */
@@ -101,7 +108,8 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
     // but their acks have nowhere to go (the broker redelivers: at-least-once).
     this.#channel = undefined;
     this.#consumerTag = undefined;
-    this.#backlog = [];
+    // Prefetched messages no handler started went back to the queue with their channel.
+    this.#loop.takeWaiting();
   }
 
   close(): Promise<void> {
@@ -115,8 +123,8 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
     const tag = this.#consumerTag;
     if (channel && tag) await channel.cancel(tag).catch(() => {});
     // Prefetched messages no handler started go back to the queue when the channel closes.
-    this.#backlog = [];
-    await this.#inFlight.idle();
+    this.#loop.stop();
+    await this.#loop.idle();
     this.#channel = undefined;
     if (channel) await channel.close().catch(() => {});
     if (this.target.kind === 'ephemeral') await this.#deleteEphemeral();
@@ -204,42 +212,33 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
     }
     // Closing: no new handler starts; the message returns to the queue with the channel.
     if (channel !== this.#channel || this.#closing) return;
-    if (this.#running < this.settings.concurrency) this.#run(channel, message);
-    else this.#backlog.push(message);
+    this.#loop.push(message, channel);
   }
 
-  #run(channel: Channel, message: ConsumeMessage): void {
-    this.#running++;
-    this.#inFlight.add();
-    this.deliver(toRawDelivery(message))
-      .then((outcome) => this.#settle(channel, message, outcome))
-      .catch((error: unknown) => this.ctx.hooks.error(toError(error)))
-      .finally(() => {
-        this.#running--;
-        this.#inFlight.done();
-        this.#next();
-      });
-  }
-
-  #next(): void {
-    const channel = this.#channel;
-    if (channel === undefined || this.#closing) return;
-    while (this.#running < this.settings.concurrency && this.#backlog.length > 0) {
-      this.#run(channel, this.#backlog.shift()!);
-    }
-  }
-
-  async #settle(channel: Channel, message: ConsumeMessage, outcome: DeliveryOutcome): Promise<void> {
+  /** Carry out core's outcome; a throw or rejection makes the loop requeue the message and report it. */
+  #settle(channel: Channel, message: ConsumeMessage, outcome: DeliveryOutcome): void | Promise<void> {
     switch (outcome.kind) {
       case 'ack':
       case 'discarded':
         return this.#ack(channel, message);
       case 'retry':
         return this.#moveThenAck(channel, message, () =>
-          this.#retry(message, outcome.delayMs, outcome.nextAttempt),
+          this.#retry(message, outcome.delayMs, outcome.nominalDelayMs, outcome.nextAttempt),
         );
       case 'dead_letter':
         return this.#moveThenAck(channel, message, () => this.#deadLetter(message, outcome.headers));
+      default:
+        throw new Error(`unknown delivery outcome ${String((outcome as { kind: unknown }).kind)}`);
+    }
+  }
+
+  /** A settle failed: back to the queue at once (on a dead channel the broker does it anyway). */
+  #requeue(channel: Channel, message: ConsumeMessage): void {
+    if (channel !== this.#channel) return;
+    try {
+      channel.nack(message, false, true);
+    } catch {
+      // Closed meanwhile: the broker redelivers.
     }
   }
 
@@ -257,28 +256,22 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
     try {
       await move();
     } catch (error) {
-      this.ctx.hooks.error(
-        mapAmqpError(error, `${this.#label}: moving message ${String(message.properties.messageId)}`),
-      );
-      if (channel === this.#channel) {
-        try {
-          channel.nack(message, false, true);
-        } catch {
-          // Closed meanwhile: the broker redelivers.
-        }
-      }
-      return;
+      throw mapAmqpError(error, `${this.#label}: moving message ${String(message.properties.messageId)}`);
     }
     this.#ack(channel, message);
   }
 
-  async #retry(message: ConsumeMessage, delayMs: number, nextAttempt: number): Promise<void> {
+  async #retry(
+    message: ConsumeMessage,
+    delayMs: number,
+    nominal: number,
+    nextAttempt: number,
+  ): Promise<void> {
     const headers: Headers = { ...toRawDelivery(message).headers };
     headers[HEADER.attempt] = String(nextAttempt);
     headers[HEADER.topic] ??= message.fields.routingKey;
     const origin = this.#queue;
     const timeoutMs = this.ctx.options.publishTimeoutMs;
-    const nominal = nominalDelay(this.settings.retry, nextAttempt - 1);
     if (nominal <= 0 || delayMs <= 0) {
       const properties = copyProperties(message, headers);
       await this.ctx.publisher.publish(

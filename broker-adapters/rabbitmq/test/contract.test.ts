@@ -10,6 +10,7 @@ if (await requireService(t, 'RabbitMQ', RABBIT_HOST, RABBIT_PORT)) {
   if (!management) t.comment('management API not reachable: inFlight expected to be null');
   runContractSuite({
     name: 'rabbitmq',
+    url: RABBIT_URL,
     connect: (options) =>
       connect(RABBIT_URL, {
         ...options,
