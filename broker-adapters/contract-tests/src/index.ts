@@ -9,3 +9,4 @@ export * from './support.js';
 export { runContractSuite } from './suite.js';
 export { DEFAULT_FEATURES, type Features, type ContractOptions } from './features.js';
 export { TOPIC_ROOT } from './harness.js';
+export * from './cluster.js';

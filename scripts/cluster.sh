@@ -1,0 +1,646 @@
+#!/usr/bin/env bash
+# Loopback 3-node clusters for tests and CI (SPEC §8): RabbitMQ 3.10 and NATS JetStream 2.9 on
+# 127.0.0.1, next to (never instead of) the shared single-node servers on their default ports.
+#
+#   scripts/cluster.sh start rabbitmq|nats|all   start (or repair) a cluster; a no-op when it is up
+#   scripts/cluster.sh stop  rabbitmq|nats|all   stop it, keeping its data (start again = same cluster)
+#   scripts/cluster.sh clean rabbitmq|nats|all   stop it and delete its state (next start = new cluster)
+#   scripts/cluster.sh status [rabbitmq|nats|all]    nodes, pids, ports; exit 1 if a node is down
+#   scripts/cluster.sh urls KIND                 comma-separated client URLs
+#   scripts/cluster.sh info KIND                 the cluster as one line of JSON (for test helpers)
+#   scripts/cluster.sh kill KIND N               kill -9 node N (1-based)
+#   scripts/cluster.sh start-node KIND N         restart node N with its data; it rejoins the cluster
+#   scripts/cluster.sh pause KIND N / resume KIND N   SIGSTOP / SIGCONT node N
+#   scripts/cluster.sh ctl N ARGS...             rabbitmqctl -n bkN@localhost ARGS (right user and cookie)
+#
+# State (ports, configs, data, logs, pids) lives under ${BK_CLUSTER_DIR:-/tmp/brokerkit-cluster}.
+# Ports are picked once, free on 127.0.0.1 in 20000–32767 (below the ephemeral range, away from the
+# shared servers' 4222/5672/...), and kept in <dir>/<kind>/ports.env so restarts keep them.
+# Commands that change the clusters take a lock, so parallel test processes can all call `start`.
+# Messages go to stderr; `urls`, `info` and `ctl` write their answer to stdout.
+#
+# RabbitMQ nodes are bk1@localhost..bk3@localhost; as root they run as the `rabbitmq` user with its
+# home (so its Erlang cookie, shared with rabbitmqctl), each with its own rabbitmq-env.conf
+# (RABBITMQ_CONF_ENV_FILE: /etc/rabbitmq/rabbitmq-env.conf is not read), config file, plugins file
+# (management + prometheus), dist port, mnesia and log dirs. The first start boots the three nodes
+# and joins 2 and 3 to 1 (stop_app / join_cluster / start_app). NATS nodes are bk1..bk3 in cluster
+# `bkc` with JetStream; `start` returns once JetStream has a meta leader.
+set -euo pipefail
+
+DIR="${BK_CLUSTER_DIR:-/tmp/brokerkit-cluster}"
+N=3
+TIMEOUT="${BK_CLUSTER_TIMEOUT:-90}" # seconds, per wait
+RMQ_BIN="${BK_RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}"
+NATS_SERVER="${BK_NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}"
+RMQ_USER=rabbitmq
+AVOID=" 4222 4369 5671 5672 6222 8222 15672 15692 25672 "
+
+say() { printf '%(%T)T cluster: %s\n' -1 "$*" >&2; }
+die() {
+  say "error: $*"
+  exit 1
+}
+
+usage() {
+  sed -n '4,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# ---------------------------------------------------------------------------------------- helpers
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+
+read_pid() { [[ -s $1 ]] && tr -dc '0-9' <"$1" || true; }
+
+# `S`, `T` (stopped), ... from /proc/PID/stat
+pid_state() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true; }
+
+# Pick one free port: not listening on any address, not in $AVOID, not handed out already.
+TAKEN=""
+free_port() {
+  local listening p tries=0
+  listening=" $(ss -Hltn 2>/dev/null | awk '{n=split($4,a,":"); print a[n]}' | tr '\n' ' ') "
+  while :; do
+    p=$((20000 + RANDOM % 12768))
+    ((tries++ < 1000)) || die "no free port found"
+    [[ $AVOID == *" $p "* || $TAKEN == *" $p "* || $listening == *" $p "* ]] && continue
+    port_open "$p" && continue
+    TAKEN+=" $p "
+    echo "$p"
+    return
+  done
+}
+
+# Run `desc` until it succeeds or TIMEOUT passes; `alive` is checked between tries.
+wait_until() { # description check-function [alive-function]
+  local deadline=$((SECONDS + TIMEOUT))
+  until "$2"; do
+    if [[ -n ${3:-} ]] && ! "$3"; then return 2; fi
+    ((SECONDS < deadline)) || return 1
+    sleep 0.25
+  done
+}
+
+tail_log() { # file...
+  local f
+  for f in "$@"; do
+    [[ -s $f ]] || continue
+    say "---- last lines of $f"
+    tail -n 30 "$f" >&2
+  done
+}
+
+lock() {
+  mkdir -p "$DIR"
+  chmod 755 "$DIR"
+  exec 9>"$DIR/.lock"
+  flock -w 600 9 || die "could not lock $DIR/.lock"
+}
+
+check_kind() {
+  case "${1:-}" in rabbitmq | nats) ;; *) die "unknown kind '${1:-}' (rabbitmq or nats)" ;; esac
+}
+check_node() { [[ ${1:-} =~ ^[1-3]$ ]] || die "node number must be 1..$N, got '${1:-}'"; }
+
+# ---------------------------------------------------------------------------------------- RabbitMQ
+
+RDIR="$DIR/rabbitmq"
+rnode() { echo "bk$1@localhost"; }
+
+rmq_home() { getent passwd "$RMQ_USER" | cut -d: -f6; }
+
+# Run a command as the user the RabbitMQ nodes run as, with that user's home (Erlang cookie).
+as_rmq() {
+  if [[ $(id -u) == 0 ]]; then
+    runuser -u "$RMQ_USER" -- env -i PATH="$PATH" HOME="$(rmq_home)" LC_ALL=C.UTF-8 LANG=C.UTF-8 "$@"
+  else
+    env LC_ALL=C.UTF-8 LANG=C.UTF-8 "$@"
+  fi
+}
+
+ctl() { # node-number args...
+  local n=$1
+  shift
+  as_rmq "$RMQ_BIN/rabbitmqctl" -q -n "$(rnode "$n")" "$@"
+}
+
+rmq_preflight() {
+  [[ -x $RMQ_BIN/rabbitmq-server ]] || die "rabbitmq-server not found in $RMQ_BIN (set BK_RABBITMQ_BIN)"
+  command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
+  if [[ $(id -u) == 0 ]]; then
+    id "$RMQ_USER" >/dev/null 2>&1 || die "user $RMQ_USER does not exist"
+    local home
+    home="$(rmq_home)"
+    # All nodes and rabbitmqctl must share one cookie; make sure it exists before three nodes race
+    # to create it.
+    if [[ ! -s $home/.erlang.cookie ]]; then
+      say "creating the Erlang cookie $home/.erlang.cookie"
+      mkdir -p "$home"
+      chown "$RMQ_USER:" "$home"
+      (umask 077 && tr -dc 'A-Z' </dev/urandom | head -c 20 >"$home/.erlang.cookie")
+      chown "$RMQ_USER:" "$home/.erlang.cookie"
+      chmod 400 "$home/.erlang.cookie"
+    fi
+  fi
+}
+
+rmq_ports() {
+  if [[ ! -s $RDIR/ports.env ]]; then
+    mkdir -p "$RDIR"
+    local i tmp="$RDIR/ports.env.tmp"
+    : >"$tmp"
+    for i in $(seq 1 $N); do
+      printf 'AMQP_%s=%s\nMGMT_%s=%s\nPROM_%s=%s\nDIST_%s=%s\n' \
+        "$i" "$(free_port)" "$i" "$(free_port)" "$i" "$(free_port)" "$i" "$(free_port)" >>"$tmp"
+    done
+    mv "$tmp" "$RDIR/ports.env"
+  fi
+  # shellcheck disable=SC1091
+  . "$RDIR/ports.env"
+}
+rport() { local v="$1_$2" && echo "${!v}"; } # AMQP 2 -> $AMQP_2
+
+rmq_write_config() { # n
+  local n=$1 d="$RDIR/n$1"
+  mkdir -p "$d/mnesia" "$d/log"
+  cat >"$d/rabbitmq.conf" <<EOF
+# written by scripts/cluster.sh
+listeners.tcp.local = 127.0.0.1:$(rport AMQP "$n")
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $(rport MGMT "$n")
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $(rport PROM "$n")
+log.file.level = info
+cluster_name = brokerkit-test
+EOF
+  if ((n > 1)); then
+    # When blank (first start), join node 1 as soon as it answers: the nodes boot in parallel and
+    # 2 and 3 retry for up to 60 s. A node with data ignores this and rejoins its own cluster.
+    cat >>"$d/rabbitmq.conf" <<EOF
+cluster_formation.peer_discovery_backend = classic_config
+cluster_formation.classic_config.nodes.1 = $(rnode 1)
+cluster_formation.discovery_retry_limit = 240
+cluster_formation.discovery_retry_interval = 250
+EOF
+  fi
+  echo '[rabbitmq_management,rabbitmq_prometheus].' >"$d/enabled_plugins"
+  cat >"$d/rabbitmq-env.conf" <<EOF
+# written by scripts/cluster.sh (replaces /etc/rabbitmq/rabbitmq-env.conf for this node)
+NODENAME=$(rnode "$n")
+CONFIG_FILE=$d/rabbitmq.conf
+ENABLED_PLUGINS_FILE=$d/enabled_plugins
+MNESIA_BASE=$d/mnesia
+LOG_BASE=$d/log
+PID_FILE=$d/rabbitmq.pid
+DIST_PORT=$(rport DIST "$n")
+ERL_EPMD_ADDRESS=127.0.0.1
+export ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1}"
+EOF
+  if [[ $(id -u) == 0 ]]; then chown -R "$RMQ_USER:" "$RDIR"; fi
+  chmod 755 "$RDIR"
+}
+
+rmq_pid() { # beam.smp pid of node n, if it is ours and alive
+  local pid
+  pid="$(read_pid "$RDIR/n$1/rabbitmq.pid")"
+  pid_alive "$pid" || return 0
+  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "RABBITMQ_CONF_ENV_FILE=$RDIR/n$1/rabbitmq-env.conf" &&
+    echo "$pid"
+  return 0
+}
+rmq_launcher_alive() { pid_alive "$(read_pid "$RDIR/n$1/launcher.pid")"; }
+rmq_running() { [[ -n $(rmq_pid "$1") ]]; }
+rmq_up() { # the node's AMQP and management listeners answer (management starts last)
+  rmq_running "$1" && port_open "$(rport AMQP "$1")" && port_open "$(rport MGMT "$1")"
+}
+
+rmq_launch() { # n
+  local n=$1 d="$RDIR/n$1"
+  rmq_write_config "$n"
+  rm -f "$d/rabbitmq.pid"
+  say "rabbitmq: starting $(rnode "$n") (amqp $(rport AMQP "$n"), management $(rport MGMT "$n"), prometheus $(rport PROM "$n"), dist $(rport DIST "$n"))"
+  # Own session (a test runner killing its process group leaves the node alone), no inherited
+  # pipes (callers waiting for our output end) and no lock fd (9).
+  (cd "$d" && exec setsid bash -c "$(declare -f as_rmq rmq_home); RMQ_USER=$RMQ_USER; as_rmq env RABBITMQ_CONF_ENV_FILE='$d/rabbitmq-env.conf' '$RMQ_BIN/rabbitmq-server'" \
+    </dev/null >>"$d/log/stdout.log" 2>&1 9>&-) &
+  echo $! >"$d/launcher.pid"
+}
+
+rmq_wait_up() { # n
+  local n=$1 d="$RDIR/n$1" rc=0
+  # shellcheck disable=SC2317
+  up() { rmq_up "$n"; }
+  # shellcheck disable=SC2317
+  alive() { rmq_launcher_alive "$n" || rmq_running "$n"; }
+  wait_until "rabbitmq node $n" up alive || rc=$?
+  if ((rc)); then
+    ((rc == 2)) && say "rabbitmq: $(rnode "$n") exited during start" ||
+      say "rabbitmq: $(rnode "$n") not up within ${TIMEOUT}s"
+    tail_log "$d/log/stdout.log" "$d/log/$(rnode "$n").log"
+    return 1
+  fi
+}
+
+# Running cluster members as node n's management API sees them.
+rmq_running_members() { # n
+  curl -sf -m 5 -u guest:guest "http://127.0.0.1:$(rport MGMT "$1")/api/nodes?columns=name,running" 2>/dev/null |
+    grep -o '"running":true' | wc -l
+}
+
+rmq_is_member() { # n: node n is a running member as node 1 sees it
+  curl -sf -m 5 -u guest:guest "http://127.0.0.1:$(rport MGMT 1)/api/nodes?columns=name,running" 2>/dev/null |
+    tr '}' '\n' | grep -q "\"name\":\"$(rnode "$1")\",\"running\":true"
+}
+
+rmq_healthy() {
+  [[ -s $RDIR/ports.env && -e $RDIR/formed ]] || return 1
+  rmq_ports
+  local i
+  for i in $(seq 1 $N); do rmq_up "$i" || return 1; done
+  [[ $(rmq_running_members 1) == "$N" ]]
+}
+
+rmq_wait_members() { # n: node n's management API lists every node of ours that runs as running
+  local n=$1
+  # shellcheck disable=SC2317
+  all() {
+    local i want=0
+    for i in $(seq 1 $N); do if rmq_running "$i"; then want=$((want + 1)); fi; done
+    [[ $(rmq_running_members "$n") == "$want" ]]
+  }
+  wait_until "rabbitmq cluster" all || {
+    say "rabbitmq: $(rnode "$n") does not see every running node as a running cluster member"
+    ctl "$n" cluster_status >&2 || true
+    return 1
+  }
+}
+
+rmq_start() {
+  local t0=$SECONDS i
+  rmq_preflight
+  if rmq_healthy; then
+    say "rabbitmq: cluster already up ($(rmq_urls))"
+    return 0
+  fi
+  if [[ -d $RDIR && ! -e $RDIR/formed ]]; then
+    say "rabbitmq: removing a cluster that never finished forming"
+    rmq_stop_nodes
+    rm -rf "$RDIR"
+  fi
+  rmq_ports
+  if [[ ! -e $RDIR/formed ]]; then
+    # A new cluster: the nodes boot in parallel, 2 and 3 find node 1 through classic_config peer
+    # discovery and join it while they boot (faster than booting, stopping and joining them).
+    for i in $(seq 1 $N); do rmq_launch "$i"; done
+    for i in $(seq 1 $N); do rmq_wait_up "$i" || die "rabbitmq: $(rnode "$i") did not start"; done
+    for i in $(seq 2 $N); do
+      rmq_is_member "$i" && continue
+      # Peer discovery found no one (it is not retried): join by hand.
+      say "rabbitmq: joining $(rnode "$i") to $(rnode 1) (stop_app / join_cluster / start_app)"
+      {
+        ctl "$i" stop_app && ctl "$i" join_cluster "$(rnode 1)" && ctl "$i" start_app
+      } >&2 || {
+        tail_log "$RDIR/n$i/log/$(rnode "$i").log"
+        die "rabbitmq: $(rnode "$i") could not join $(rnode 1)"
+      }
+      rmq_wait_up "$i" || die "rabbitmq: $(rnode "$i") did not come back after joining"
+    done
+    touch "$RDIR/formed"
+  else
+    # An existing cluster: start whatever is down, all at once (restarted nodes wait for each other).
+    for i in $(seq 1 $N); do rmq_running "$i" || rmq_launch "$i"; done
+    for i in $(seq 1 $N); do rmq_wait_up "$i" || die "rabbitmq: $(rnode "$i") did not start"; done
+  fi
+  rmq_wait_members 1 || die "rabbitmq: cluster not formed"
+  say "rabbitmq: $N nodes up in $((SECONDS - t0)) s: $(rmq_urls)"
+}
+
+# Stop the nodes given as pids (SIGTERM: a clean shutdown; SIGCONT first in case one is paused)
+# and wait for the processes, not the pid files, which the servers remove early.
+stop_pids() { # kind pid...
+  local kind=$1 pid
+  shift
+  for pid in "$@"; do
+    kill -CONT "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "$@"; do
+    # shellcheck disable=SC2317
+    gone() { ! pid_alive "$pid"; }
+    wait_until "$kind pid $pid stop" gone || {
+      say "$kind: pid $pid did not stop within ${TIMEOUT}s, killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    }
+  done
+}
+
+rmq_stop_nodes() {
+  [[ -d $RDIR ]] || return 0
+  local i pid pids=()
+  for i in $(seq 1 $N); do
+    pid="$(rmq_pid "$i")"
+    [[ -n $pid ]] || continue
+    say "rabbitmq: stopping $(rnode "$i") (pid $pid)"
+    pids+=("$pid")
+  done
+  stop_pids rabbitmq "${pids[@]}"
+}
+
+rmq_urls() {
+  rmq_ports
+  local i out=()
+  for i in $(seq 1 $N); do out+=("amqp://guest:guest@127.0.0.1:$(rport AMQP "$i")"); done
+  (IFS=, && echo "${out[*]}")
+}
+
+rmq_info() {
+  rmq_ports
+  local i sep=''
+  printf '{"kind":"rabbitmq","nodes":['
+  for i in $(seq 1 $N); do
+    printf '%s{"name":"%s","url":"amqp://guest:guest@127.0.0.1:%s","managementUrl":"http://guest:guest@127.0.0.1:%s","prometheusUrl":"http://127.0.0.1:%s/metrics","pid":%s}' \
+      "$sep" "$(rnode "$i")" "$(rport AMQP "$i")" "$(rport MGMT "$i")" "$(rport PROM "$i")" "$(rmq_pid "$i" | grep . || echo null)"
+    sep=','
+  done
+  printf ']}\n'
+}
+
+rmq_status() {
+  [[ -s $RDIR/ports.env ]] || {
+    say "rabbitmq: not started"
+    return 1
+  }
+  rmq_ports
+  local i pid state ok=0
+  for i in $(seq 1 $N); do
+    pid="$(rmq_pid "$i")"
+    if [[ -z $pid ]]; then
+      state=stopped ok=1
+    elif [[ $(pid_state "$pid") == T ]]; then
+      state=paused ok=1
+    elif rmq_up "$i"; then state=running; else state=starting ok=1; fi
+    printf 'rabbitmq %-14s %-8s pid=%-7s amqp=%s management=%s prometheus=%s dist=%s\n' "$(rnode "$i")" "$state" "${pid:--}" \
+      "$(rport AMQP "$i")" "$(rport MGMT "$i")" "$(rport PROM "$i")" "$(rport DIST "$i")"
+  done
+  if port_open "$(rport MGMT 1)"; then printf 'rabbitmq running members seen by bk1: %s\n' "$(rmq_running_members 1)"; fi
+  return $ok
+}
+
+# ---------------------------------------------------------------------------------------- NATS
+
+NDIR="$DIR/nats"
+nname() { echo "bk$1"; }
+
+nats_ports() {
+  if [[ ! -s $NDIR/ports.env ]]; then
+    mkdir -p "$NDIR"
+    local i tmp="$NDIR/ports.env.tmp"
+    : >"$tmp"
+    for i in $(seq 1 $N); do
+      printf 'CLIENT_%s=%s\nROUTE_%s=%s\nMON_%s=%s\n' "$i" "$(free_port)" "$i" "$(free_port)" "$i" "$(free_port)" >>"$tmp"
+    done
+    mv "$tmp" "$NDIR/ports.env"
+  fi
+  # shellcheck disable=SC1091
+  . "$NDIR/ports.env"
+}
+
+nats_pid() {
+  local pid
+  pid="$(read_pid "$NDIR/n$1/nats.pid")"
+  pid_alive "$pid" || return 0
+  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qx "$NDIR/n$1/data" && echo "$pid"
+  return 0
+}
+nats_running() { [[ -n $(nats_pid "$1") ]]; }
+nats_jsz() { curl -sf -m 2 "http://127.0.0.1:$(rport MON "$1")/jsz" 2>/dev/null; }
+nats_has_leader() { # node n knows a JetStream meta leader of a 3-node meta group
+  local jsz
+  jsz="$(nats_jsz "$1")" || return 1
+  [[ $jsz =~ \"leader\":\ *\"bk[0-9]\" && $jsz =~ \"cluster_size\":\ *$N ]]
+}
+nats_up() { nats_running "$1" && port_open "$(rport CLIENT "$1")" && nats_has_leader "$1"; }
+
+nats_launch() {
+  local n=$1 d="$NDIR/n$1" i routes=()
+  mkdir -p "$d/data"
+  for i in $(seq 1 $N); do ((i == n)) || routes+=("nats://127.0.0.1:$(rport ROUTE "$i")"); done
+  say "nats: starting $(nname "$n") (client $(rport CLIENT "$n"), cluster $(rport ROUTE "$n"), monitor $(rport MON "$n"))"
+  rm -f "$d/nats.pid"
+  (
+    IFS=,
+    exec setsid "$NATS_SERVER" -a 127.0.0.1 -p "$(rport CLIENT "$n")" -n "$(nname "$n")" \
+      -js -sd "$d/data" -m "$(rport MON "$n")" \
+      --cluster_name bkc -cluster "nats://127.0.0.1:$(rport ROUTE "$n")" -routes "${routes[*]}" \
+      -l "$d/nats.log" -P "$d/nats.pid" </dev/null >>"$d/stdout.log" 2>&1 9>&-
+  ) &
+  echo $! >"$d/launcher.pid"
+}
+
+nats_wait_up() {
+  local n=$1 d="$NDIR/n$1" rc=0
+  # shellcheck disable=SC2317
+  up() { nats_up "$n"; }
+  # shellcheck disable=SC2317
+  alive() { pid_alive "$(read_pid "$d/launcher.pid")" || nats_running "$n"; }
+  wait_until "nats node $n" up alive || rc=$?
+  if ((rc)); then
+    ((rc == 2)) && say "nats: $(nname "$n") exited during start" ||
+      say "nats: $(nname "$n") has no JetStream meta leader within ${TIMEOUT}s"
+    tail_log "$d/stdout.log" "$d/nats.log"
+    return 1
+  fi
+}
+
+nats_healthy() {
+  [[ -s $NDIR/ports.env ]] || return 1
+  nats_ports
+  local i
+  for i in $(seq 1 $N); do nats_up "$i" || return 1; done
+}
+
+nats_preflight() {
+  [[ -x $NATS_SERVER ]] || die "nats-server not found (set BK_NATS_SERVER)"
+  command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
+}
+
+nats_start() {
+  local t0=$SECONDS i
+  nats_preflight
+  if nats_healthy; then
+    say "nats: cluster already up ($(nats_urls))"
+    return 0
+  fi
+  nats_ports
+  for i in $(seq 1 $N); do nats_running "$i" || nats_launch "$i"; done
+  for i in $(seq 1 $N); do nats_wait_up "$i" || die "nats: $(nname "$i") did not start"; done
+  say "nats: $N nodes up with a JetStream meta leader in $((SECONDS - t0)) s: $(nats_urls)"
+}
+
+nats_stop_nodes() {
+  [[ -d $NDIR ]] || return 0
+  local i pid pids=()
+  for i in $(seq 1 $N); do
+    pid="$(nats_pid "$i")"
+    [[ -n $pid ]] || continue
+    say "nats: stopping $(nname "$i") (pid $pid)"
+    pids+=("$pid")
+  done
+  stop_pids nats "${pids[@]}"
+}
+
+nats_urls() {
+  nats_ports
+  local i out=()
+  for i in $(seq 1 $N); do out+=("nats://127.0.0.1:$(rport CLIENT "$i")"); done
+  (IFS=, && echo "${out[*]}")
+}
+
+nats_info() {
+  nats_ports
+  local i sep=''
+  printf '{"kind":"nats","nodes":['
+  for i in $(seq 1 $N); do
+    printf '%s{"name":"%s","url":"nats://127.0.0.1:%s","monitorUrl":"http://127.0.0.1:%s","pid":%s}' \
+      "$sep" "$(nname "$i")" "$(rport CLIENT "$i")" "$(rport MON "$i")" "$(nats_pid "$i" | grep . || echo null)"
+    sep=','
+  done
+  printf ']}\n'
+}
+
+nats_status() {
+  [[ -s $NDIR/ports.env ]] || {
+    say "nats: not started"
+    return 1
+  }
+  nats_ports
+  local i pid state ok=0 leader
+  for i in $(seq 1 $N); do
+    pid="$(nats_pid "$i")"
+    leader=''
+    if [[ -z $pid ]]; then
+      state=stopped ok=1
+    elif [[ $(pid_state "$pid") == T ]]; then
+      state=paused ok=1
+    elif nats_up "$i"; then
+      state=running
+      leader="$(nats_jsz "$i" | grep -o '"leader": *"[^"]*"' | head -1 | sed 's/.*"\([^"]*\)"$/\1/')"
+    else state=no-meta-leader ok=1; fi
+    printf 'nats     %-14s %-8s pid=%-7s client=%s cluster=%s monitor=%s%s\n' "$(nname "$i")" "$state" "${pid:--}" \
+      "$(rport CLIENT "$i")" "$(rport ROUTE "$i")" "$(rport MON "$i")" "${leader:+ meta-leader=$leader}"
+  done
+  return $ok
+}
+
+# ---------------------------------------------------------------------------------------- nodes
+
+node_pid() { # kind n
+  if [[ $1 == rabbitmq ]]; then rmq_pid "$2"; else nats_pid "$2"; fi
+}
+
+kill_node() { # kind n
+  local pid
+  [[ -s $DIR/$1/ports.env ]] || die "$1: cluster not started"
+  if [[ $1 == rabbitmq ]]; then rmq_ports; else nats_ports; fi
+  pid="$(node_pid "$1" "$2")"
+  [[ -n $pid ]] || die "$1: node $2 is not running"
+  say "$1: kill -9 node $2 (pid $pid)"
+  kill -KILL "$pid"
+  # shellcheck disable=SC2317
+  gone() { ! pid_alive "$pid"; }
+  wait_until "$1 node $2 gone" gone || die "$1: pid $pid still alive"
+}
+
+start_node() { # kind n
+  local t0=$SECONDS
+  [[ -s $DIR/$1/ports.env ]] || die "$1: cluster not started (use: start $1)"
+  if [[ $1 == rabbitmq ]]; then
+    rmq_preflight
+    rmq_ports
+    if ! rmq_running "$2"; then rmq_launch "$2"; fi
+    rmq_wait_up "$2" || die "rabbitmq: $(rnode "$2") did not start"
+    rmq_wait_members "$2" || die "rabbitmq: $(rnode "$2") did not rejoin"
+  else
+    nats_preflight
+    nats_ports
+    if ! nats_running "$2"; then nats_launch "$2"; fi
+    nats_wait_up "$2" || die "nats: $(nname "$2") did not start"
+  fi
+  say "$1: node $2 up in $((SECONDS - t0)) s"
+}
+
+signal_node() { # kind n signal
+  local pid
+  [[ -s $DIR/$1/ports.env ]] || die "$1: cluster not started"
+  if [[ $1 == rabbitmq ]]; then rmq_ports; else nats_ports; fi
+  pid="$(node_pid "$1" "$2")"
+  [[ -n $pid ]] || die "$1: node $2 is not running"
+  say "$1: kill -$3 node $2 (pid $pid)"
+  kill "-$3" "$pid"
+}
+
+kinds() { # rabbitmq|nats|all -> list
+  case "${1:-}" in
+  all) echo rabbitmq nats ;;
+  rabbitmq | nats) echo "$1" ;;
+  *) die "unknown kind '${1:-}' (rabbitmq, nats or all)" ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------- main
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+start)
+  ks="$(kinds "${1:-}")"
+  lock
+  for k in $ks; do if [[ $k == rabbitmq ]]; then rmq_start; else nats_start; fi; done
+  ;;
+stop | clean)
+  ks="$(kinds "${1:-}")"
+  lock
+  for k in $ks; do
+    if [[ $k == rabbitmq ]]; then rmq_stop_nodes; else nats_stop_nodes; fi
+    if [[ $cmd == clean ]]; then
+      say "$k: removing $DIR/$k"
+      rm -rf "${DIR:?}/$k"
+    fi
+  done
+  ;;
+status)
+  ks="$(kinds "${1:-all}")"
+  rc=0
+  for k in $ks; do if [[ $k == rabbitmq ]]; then rmq_status || rc=1; else nats_status || rc=1; fi; done
+  exit $rc
+  ;;
+urls | info)
+  check_kind "${1:-}"
+  [[ -s $DIR/$1/ports.env ]] || die "$1: cluster not started (use: start $1)"
+  if [[ $1 == rabbitmq ]]; then "rmq_$cmd"; else "nats_$cmd"; fi
+  ;;
+kill)
+  check_kind "${1:-}" && check_node "${2:-}"
+  lock
+  kill_node "$1" "$2"
+  ;;
+start-node)
+  check_kind "${1:-}" && check_node "${2:-}"
+  lock
+  start_node "$1" "$2"
+  ;;
+pause | resume)
+  check_kind "${1:-}" && check_node "${2:-}"
+  signal_node "$1" "$2" "$([[ $cmd == pause ]] && echo STOP || echo CONT)"
+  ;;
+ctl)
+  check_node "${1:-}"
+  n=$1
+  shift
+  ctl "$n" "$@"
+  ;;
+-h | --help | help) usage ;;
+*) usage ;;
+esac
