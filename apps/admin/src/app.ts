@@ -1,7 +1,8 @@
 /**
- * `buildApp({ broker, config })`: the admin as a Fastify instance that has not started
+ * `buildApp({ broker, registry, config })`: the admin as a Fastify instance that has not started
  * listening, so tests call `app.inject()` and `server.ts` calls `listen`. Every feature is a
- * plugin registered below, in one visible place.
+ * plugin registered below, in one visible place. The broker is only read and repaired through
+ * its inspector: instrumenting it (`broker.use(metrics())`) is the caller's decision.
  */
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
@@ -11,14 +12,12 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Broker } from '@brokerkit/core';
-import { metrics } from '@brokerkit/metrics';
 import type { Registry } from '@brokerkit/metrics';
 import type { DestinationStream } from 'pino';
 import { defaultConfig } from './config.js';
 import type { AdminConfig } from './config.js';
 import { installProblemHandlers, problem, sendProblem } from './problems.js';
-import { healthRoutes } from './routes/health.js';
-import { metricsRoute } from './routes/metrics.js';
+import { probes } from './probes.js';
 import { queueRoutes } from './routes/queues.js';
 import { statusPage } from './status-page.js';
 
@@ -29,10 +28,12 @@ export interface BuildAppOptions {
   /** Configuration; missing fields take {@link defaultConfig}'s values. */
   config?: Partial<AdminConfig>;
   /**
-   * Registry to serve at `/metrics`, when the caller already did `broker.use(metrics({ registry }))`.
-   * Without it, `buildApp` adds the metrics middleware to `broker` and serves its registry.
+   * The registry `/metrics` serves: `m.registry` after the caller's own `const m = metrics();
+   * broker.use(m)`. Required, because `buildApp` never adds middleware to the broker it is lent:
+   * the middleware chain is the caller's, and a hidden `metrics()` on a broker the caller had
+   * instrumented already would time every message twice while `/metrics` showed one registry.
    */
-  registry?: Registry;
+  registry: Registry;
   /** Where logs go (default stdout); tests pass a stream to read them. */
   logStream?: DestinationStream;
 }
@@ -50,13 +51,7 @@ export const REDACTED_LOG_PATHS = [
 /** Build the admin app (routes registered, not listening). Call `app.ready()` or `listen()`. */
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const config: AdminConfig = { ...defaultConfig(), ...options.config };
-  const { broker } = options;
-  let registry = options.registry;
-  if (!registry) {
-    const middleware = metrics();
-    broker.use(middleware);
-    registry = middleware.registry;
-  }
+  const { broker, registry } = options;
 
   const app = Fastify({
     logger:
@@ -96,8 +91,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  await app.register(healthRoutes, { broker });
-  await app.register(metricsRoute, { registry });
+  await app.register(probes, { broker, registry });
   await app.register(queueRoutes, { broker, token: config.token, rateLimit: config.rateLimit });
   await app.register(statusPage, { refreshMs: config.statusRefreshMs });
   return app;

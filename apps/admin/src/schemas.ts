@@ -44,9 +44,17 @@ export const QueueList = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Bounds of a dead-letter `limit`, the same as core's inspector enforces (integers 1..1000), so a
+ * bad limit is a 400 naming the field before the broker is asked. No `default` here: an absent
+ * limit reaches core as absent, and core applies its own default.
+ */
+const DeadLetterLimit = (description: string) =>
+  Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description }));
+
 /** `?limit=` of the dead-letter peek. */
 export const PeekQuery = Type.Object(
-  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 10 })) },
+  { limit: DeadLetterLimit('Return at most this many. Default: 10.') },
   { additionalProperties: false },
 );
 
@@ -76,11 +84,7 @@ export const DeadLetterList = Type.Object(
 
 /** Body of `POST /api/queues/:name/dead-letters/replay` (optional as a whole). */
 export const ReplayBody = Type.Object(
-  {
-    limit: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 100_000, description: 'Replay at most this many. Default: all.' }),
-    ),
-  },
+  { limit: DeadLetterLimit('Replay at most this many. Default: all of them, up to 1000.') },
   { additionalProperties: false },
 );
 

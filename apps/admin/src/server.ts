@@ -8,6 +8,7 @@
 import closeWithGrace from 'close-with-grace';
 import { connect, defaultBrokerUrl, redactUrl } from '@brokerkit/core';
 import type { BrokerOptions } from '@brokerkit/core';
+import { metrics } from '@brokerkit/metrics';
 import { buildApp } from './app.js';
 import { configFromEnv } from './config.js';
 
@@ -20,7 +21,10 @@ const options = (
     : {}
 ) as BrokerOptions;
 const broker = await connect(url, options);
-const app = await buildApp({ broker, config });
+// The admin serves what this process measures; buildApp itself never adds middleware.
+const brokerMetrics = metrics();
+broker.use(brokerMetrics);
+const app = await buildApp({ broker, registry: brokerMetrics.registry, config });
 broker.on('error', (error) => app.log.warn({ err: error }, 'broker error'));
 broker.on('status', (status) => app.log.info({ status }, 'broker status'));
 

@@ -155,8 +155,7 @@ async function getText(url) {
 async function poll() {
   try {
     const [body, metrics] = await Promise.all([getJson('api/queues'), getText('metrics').catch(() => '')]);
-    const queues = Array.isArray(body) ? body : body.queues || body.items || [];
-    render(queues, withRates(parseMetrics(metrics), Date.now()));
+    render(body.queues, withRates(parseMetrics(metrics), Date.now()));
     $('error').textContent = '';
     $('updated').textContent = new Date().toLocaleTimeString();
     document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);

@@ -1,6 +1,8 @@
 /** Building the admin for a test, and reading its answers. */
 import { Writable } from 'node:stream';
 import type { Broker } from '@brokerkit/core';
+import { metrics } from '@brokerkit/metrics';
+import type { Registry } from '@brokerkit/metrics';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/index.js';
 import type { TapTest } from './targets.js';
@@ -11,7 +13,27 @@ export const TOKEN = 'test-token-0123456789abcdef';
 /** Authorization header with {@link TOKEN}. */
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
 
-/** Build the admin over `broker` (closed on teardown); logs are collected in `logs`. */
+const registries = new WeakMap<Broker, Registry>();
+
+/**
+ * The registry of `broker`'s metrics middleware, added on first use as `server.ts` does. Admins
+ * built over the same broker share it: one middleware per broker, as in production.
+ */
+export function registryOf(broker: Broker): Registry {
+  let registry = registries.get(broker);
+  if (!registry) {
+    const middleware = metrics();
+    broker.use(middleware);
+    registry = middleware.registry;
+    registries.set(broker, registry);
+  }
+  return registry;
+}
+
+/**
+ * Build the admin over `broker` (closed on teardown), serving {@link registryOf}; logs are
+ * collected in `logs`.
+ */
 export async function adminFor(
   t: TapTest,
   broker: Broker,
@@ -29,6 +51,7 @@ export async function adminFor(
   const rateLimit = { max: 10_000, timeWindowMs: 60_000 };
   const app = await buildApp({
     broker,
+    registry: registryOf(broker),
     config: { token: TOKEN, logLevel: 'info', rateLimit, ...config },
     logStream,
   });

@@ -1,9 +1,13 @@
-// Readiness, missing capabilities, the OpenAPI document and the /metrics exposition.
+// Readiness, missing capabilities, the OpenAPI document and the /metrics exposition; the probes
+// plugin on its own (as the subscriber and the publisher serve it).
 import t from 'tap';
 import { PermanentError, createBroker } from '@brokerkit/core';
 import type { Broker, TransportHooks } from '@brokerkit/core';
+import { metrics } from '@brokerkit/metrics';
 import { uniqueName, waitFor } from '@brokerkit/contract-tests';
 import { promtoolCheck, sample } from '../../../broker-adapters/metrics/test/prom-text.js';
+import { buildApp } from '../src/index.js';
+import { probesApp } from '../src/probes.js';
 import { AUTH, adminFor, assertProblem, json } from './app-helpers.js';
 import { targets } from './targets.js';
 
@@ -38,6 +42,64 @@ t.test('readyz is 503 until the broker is ready again, and after close', async (
   await broker.close();
   assertProblem(t, await app.inject('/readyz'), 503, 'BK_UNAVAILABLE');
 });
+
+t.test('buildApp adds no middleware to the broker it is given', async (t) => {
+  const { broker } = await bareBroker();
+  t.teardown(() => broker.close());
+  const used: unknown[] = [];
+  const use = broker.use.bind(broker);
+  broker.use = (middleware) => {
+    used.push(middleware);
+    return use(middleware);
+  };
+  const app = await buildApp({ broker, registry: metrics().registry, config: { logLevel: false } });
+  t.teardown(() => app.close());
+  await app.ready();
+  t.equal((await app.inject('/metrics')).statusCode, 200);
+  t.same(used, [], 'broker.use never called');
+});
+
+t.test(
+  'probesApp alone: healthz, readyz with the app-level reason first, metrics, problem 404s',
+  async (t) => {
+    const { broker, hooks } = await bareBroker();
+    t.teardown(() => broker.close());
+    const m = metrics({ defaultMetrics: false });
+    broker.use(m);
+    let reason: string | undefined = 'the test is starting';
+    const app = probesApp({ broker, registry: m.registry, notReady: () => reason });
+    t.teardown(() => app.close());
+    await broker.publish('probe.x', 1);
+
+    t.same(json(await app.inject('/healthz')), { status: 'ok' });
+    t.equal(
+      assertProblem(t, await app.inject('/readyz'), 503, 'BK_UNAVAILABLE').detail,
+      'the test is starting',
+    );
+    reason = undefined;
+    const ready = await app.inject('/readyz');
+    t.equal(ready.statusCode, 200);
+    t.same(json(ready), { status: 'ready', broker: 'bare' });
+    hooks.status('reconnecting', new Error('socket closed'));
+    t.equal(
+      assertProblem(t, await app.inject('/readyz'), 503, 'BK_UNAVAILABLE').detail,
+      'the bare broker is reconnecting',
+    );
+    reason = 'the test is draining';
+    t.equal(
+      assertProblem(t, await app.inject('/readyz'), 503, 'BK_UNAVAILABLE').detail,
+      'the test is draining',
+      "the app's own reason wins over the broker's",
+    );
+
+    const scrape = await app.inject('/metrics');
+    t.equal(scrape.statusCode, 200);
+    t.equal(scrape.headers['content-type'], m.registry.contentType);
+    t.equal(scrape.headers['cache-control'], 'no-store');
+    t.equal(sample(scrape.body, 'brokerkit_messages_published_total', { destination: 'probe.x' }), 1);
+    assertProblem(t, await app.inject('/other'), 404, 'BK_NOT_FOUND');
+  },
+);
 
 t.test('a broker without queue inspection answers 501 BK_UNSUPPORTED', async (t) => {
   const { broker } = await bareBroker();

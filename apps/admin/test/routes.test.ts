@@ -50,7 +50,36 @@ async function holds(app: FastifyInstance, name: string, count: number): Promise
   );
 }
 
-for (const target of targets(t)) {
+const all = targets(t);
+
+t.test(
+  "dead letters: without a limit, peek returns core's default of 10; replay takes them all",
+  async (t) => {
+    const broker = (await all[0]!.open(t))!;
+    const { app } = await adminFor(t, broker);
+    const queue = uniqueName('dld');
+    const worker = await broker.consume(queue, () => {
+      throw new PermanentError('no');
+    });
+    await Promise.all(Array.from({ length: 12 }, (_, i) => broker.send(queue, i)));
+    await depthIs(app, `${queue}.dlq`, 12);
+    await worker.close();
+    const peek = (query = '') =>
+      app
+        .inject(`/api/queues/${queue}/dead-letters${query}`)
+        .then((r) => json<{ deadLetters: unknown[] }>(r).deadLetters.length);
+    t.equal(await peek(), 10, 'no limit: core default');
+    t.equal(await peek('?limit=1000'), 12, 'the largest limit is accepted');
+    const replay = await app.inject({
+      method: 'POST',
+      url: `/api/queues/${queue}/dead-letters/replay`,
+      headers: AUTH,
+    });
+    t.same(json(replay), { queue, replayed: 12 });
+  },
+);
+
+for (const target of all) {
   t.test(target.name, async (t) => {
     t.test('healthz and readyz', async (t) => {
       const broker = await target.open(t);

@@ -126,8 +126,12 @@ async function rejectsBadInput(t: TapTest, broker: Broker): Promise<void> {
     assertProblem(t, await post(url, 'limit=1', 'application/x-www-form-urlencoded'), 415, 'BK_VALIDATION');
   }
   assertProblem(t, await post(replay, '{"limit": "all"}'), 400, 'BK_VALIDATION');
-  assertProblem(t, await post(replay, '{"limit": 0}'), 400, 'BK_VALIDATION');
-  assertProblem(t, await post(replay, '{"limit": 1.5}'), 400, 'BK_VALIDATION');
+  // The bounds are core's (integers 1..1000), checked here first so the answer names the field.
+  for (const limit of ['0', '-1', '1.5', '1001']) {
+    assertProblem(t, await post(replay, `{"limit": ${limit}}`), 400, 'BK_VALIDATION');
+    const peek = `/api/queues/${queue}/dead-letters?limit=${limit}`;
+    t.match(assertProblem(t, await app.inject(peek), 400, 'BK_VALIDATION').detail, /limit/);
+  }
   const unknownField = assertProblem(
     t,
     await post(replay, '{"limit": 1, "evil": true}'),

@@ -23,7 +23,8 @@ try {
 
 const url = defaultBrokerUrl();
 const broker = await connect(url);
-// Metrics first, so every subscription the demo opens is measured; the admin serves this registry.
+// Metrics first, so every subscription the demo opens is measured. buildApp adds no middleware
+// of its own: it serves this registry.
 const brokerMetrics = metrics();
 broker.use(brokerMetrics);
 broker.on('error', (error) => console.error(`broker error: ${error.message}`));

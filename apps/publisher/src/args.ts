@@ -94,7 +94,7 @@ function parseHeaders(raw: readonly string[]): Headers {
 }
 
 /** parseArgs' own message, without its long advice on positionals for an unknown option. */
-export function parseArgsMessage(error: Error): string {
+function parseArgsMessage(error: Error): string {
   const code = (error as { code?: string }).code;
   return code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? error.message.split('. ')[0]! : error.message;
 }

@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { connect, redactUrl, type Broker } from '@brokerkit/core';
+import { metrics } from '@brokerkit/metrics';
 import { parsePublisherArgs, USAGE, type PublisherConfig } from './args.js';
 import { UsageError } from './errors.js';
 import { parseNdjson } from './ndjson.js';
@@ -95,8 +96,16 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 
   let endpoint: MetricsEndpoint | undefined;
   if (config.metricsPort !== undefined) {
+    // Measured only when someone can scrape it: the middleware costs a little per publish.
+    const brokerMetrics = metrics();
+    broker.use(brokerMetrics);
     try {
-      endpoint = await serveMetrics(broker, config.metricsHost, config.metricsPort);
+      endpoint = await serveMetrics({
+        broker,
+        registry: brokerMetrics.registry,
+        host: config.metricsHost,
+        port: config.metricsPort,
+      });
       err(`brokerkit-publish: metrics on ${endpoint.url}`);
     } catch (error) {
       err(

@@ -1,45 +1,44 @@
 /**
- * `--metrics-port`: the publisher's `/metrics` for Prometheus while it runs, so publish rate,
- * errors and confirm latency of a long-running publisher reach the dashboard. A bare node:http
- * server: one route, nothing else to serve.
+ * `--metrics-port`: the publisher's HTTP surface while it runs — the shared probes
+ * (`@brokerkit/admin/probes`: `/metrics`, `/readyz`, `/healthz`), so publish rate, errors and
+ * confirm latency of a long-running publisher reach the dashboard like the other apps' do.
  */
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Broker } from '@brokerkit/core';
-import { metrics } from '@brokerkit/metrics';
+import type { Registry } from '@brokerkit/metrics';
+import { probesApp } from '@brokerkit/admin/probes';
+
+/** Options of {@link serveMetrics}. */
+export interface MetricsEndpointOptions {
+  readonly broker: Broker;
+  /** The registry of the metrics middleware the caller added to `broker`. */
+  readonly registry: Registry;
+  readonly host: string;
+  readonly port: number;
+}
 
 /** A running endpoint. */
 export interface MetricsEndpoint {
+  /** `http://host:port/metrics`, with the port actually bound (for `--metrics-port 0`). */
   readonly url: string;
   close(): Promise<void>;
 }
 
-/** Add the metrics middleware to `broker` and serve its registry at `http://host:port/metrics`. */
-export async function serveMetrics(broker: Broker, host: string, port: number): Promise<MetricsEndpoint> {
-  const middleware = metrics();
-  broker.use(middleware);
-  const server: Server = createServer((request, response) => {
-    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    middleware.registry.metrics().then(
-      (text) => response.writeHead(200, { 'content-type': middleware.registry.contentType }).end(text),
-      (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
+/** Serve `registry` at `http://host:port/metrics` (plus the health probes). Rejects if the port is taken. */
+export async function serveMetrics(options: MetricsEndpointOptions): Promise<MetricsEndpoint> {
+  const app = probesApp({ broker: options.broker, registry: options.registry });
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  const address = app.server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${shownHost}:${address.port}/metrics`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    // Fastify's close() also ends idle keep-alive connections (a scraper's), so none of them
+    // holds the finished publisher open.
+    close: () => app.close(),
   };
 }

@@ -1,5 +1,5 @@
-// `--metrics-port`: the real bin serves Prometheus /metrics while it publishes, counting what it
-// published; a taken port is a usage error that sends nothing.
+// `--metrics-port`: the real bin serves Prometheus /metrics (and the probes) while it publishes,
+// counting what it published; a taken port is a usage error that sends nothing.
 import t from 'tap';
 import { createServer } from 'node:net';
 import { freePort, waitFor } from '@brokerkit/contract-tests';
@@ -39,8 +39,14 @@ t.test('serves /metrics while publishing, with the published count growing', asy
   const firstCount = publishedCount(first, topic);
   await waitFor(async () => publishedCount((await scrape()) ?? '', topic) > firstCount);
   t.pass(`published count grew past ${firstCount} while running`);
-  const notFound = await fetch(`http://127.0.0.1:${port}/other`);
+  const base = `http://127.0.0.1:${port}`;
+  const ready = await fetch(`${base}/readyz`);
+  t.equal(ready.status, 200);
+  t.same(await ready.json(), { status: 'ready', broker: 'memory' }, 'the shared probes answer too');
+  t.same(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' });
+  const notFound = await fetch(`${base}/other`);
   t.equal(notFound.status, 404);
+  t.match(notFound.headers.get('content-type'), /^application\/problem\+json/);
   const { code } = await child.exited;
   t.equal(code, 0, child.stderr);
   t.match(JSON.parse(child.stdout), { confirmed: 600, failed: 0 });

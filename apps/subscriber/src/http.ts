@@ -1,17 +1,20 @@
 /**
- * The subscriber's small HTTP surface: `/healthz` (process up), `/readyz` (503 until every
- * subscription is live, and again while draining) and `/metrics` (Prometheus text).
+ * The subscriber's HTTP surface: the shared probes (`@brokerkit/admin/probes`), with `/readyz`
+ * also 503 until every subscription is live and again while draining, so a load balancer or an
+ * orchestrator stops counting on a member that is going away.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Broker } from '@brokerkit/core';
 import type { BrokerMetrics } from '@brokerkit/metrics';
+import { probesApp } from '@brokerkit/admin/probes';
 
-/** What `/readyz` reports. */
+/** The service's own state, on top of the broker's, that `/readyz` reports. */
 export type Readiness = 'starting' | 'ready' | 'draining';
 
 /** Options of {@link buildHttpApp}. */
 export interface HttpAppOptions {
   readonly broker: Broker;
+  /** The middleware the service added to `broker`; `/metrics` serves its registry. */
   readonly metrics: BrokerMetrics;
   readonly readiness: () => Readiness;
 }
@@ -19,18 +22,12 @@ export interface HttpAppOptions {
 /** Build the Fastify app without listening (tests use `app.inject()`). */
 export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
   const { broker, metrics, readiness } = options;
-  const app = Fastify({ logger: false });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    const state = readiness();
-    const ready = state === 'ready' && broker.status === 'ready';
-    return reply
-      .code(ready ? 200 : 503)
-      .send({ status: ready ? 'ready' : state === 'ready' ? broker.status : state, broker: broker.status });
+  return probesApp({
+    broker,
+    registry: metrics.registry,
+    notReady: () => {
+      const state = readiness();
+      return state === 'ready' ? undefined : `the subscriber is ${state}`;
+    },
   });
-  app.get('/metrics', async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
-  return app;
 }

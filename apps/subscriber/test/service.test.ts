@@ -7,6 +7,8 @@ import { connect, type Broker } from '@brokerkit/core';
 import { uniqueName, waitFor } from '@brokerkit/contract-tests';
 import { parseSubscriberConfig, type SubscriberConfig } from '../src/config.js';
 import { startSubscriber } from '../src/service.js';
+import { metrics } from '@brokerkit/metrics';
+import { buildHttpApp, type Readiness } from '../src/http.js';
 import { createWorkHandler } from '../src/worker.js';
 import { readRecord } from './support.js';
 
@@ -49,7 +51,7 @@ t.test('groups and queues handle every message once; record, readyz, metrics', a
 
   const ready = await service.app.inject({ method: 'GET', url: '/readyz' });
   t.equal(ready.statusCode, 200);
-  t.same(ready.json(), { status: 'ready', broker: 'ready' });
+  t.same(ready.json(), { status: 'ready', broker: 'memory' });
   t.equal((await service.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
 
   const pub = await publisherFor(t, url);
@@ -124,11 +126,37 @@ t.test('close() drains: a handler in flight finishes and is recorded; readyz tur
   const closing = service.close();
   const during = await service.app.inject({ method: 'GET', url: '/readyz' });
   t.equal(during.statusCode, 503);
-  t.equal(during.json().status, 'draining');
+  t.match(during.headers['content-type'], /^application\/problem\+json/);
+  t.match(during.json(), { code: 'BK_UNAVAILABLE', detail: 'the subscriber is draining' });
   await closing;
   t.equal(service.counters.handled, 1, 'the in-flight handler finished');
   t.same([...readRecord(record).ids], ['slow-1']);
   t.equal((await pub.inspector!.queueInfo('slow')).depth, 0, 'acked, not left for redelivery');
+});
+
+t.test('readyz follows the service: 503 problem while starting and draining, 200 in between', async (t) => {
+  const broker = await publisherFor(t, `memory://${uniqueName('http')}`);
+  const m = metrics();
+  broker.use(m);
+  let state: Readiness = 'starting';
+  const app = buildHttpApp({ broker, metrics: m, readiness: () => state });
+  t.teardown(() => app.close());
+  const readyz = async () => {
+    const response = await app.inject('/readyz');
+    return { status: response.statusCode, body: response.json() };
+  };
+  t.match(await readyz(), {
+    status: 503,
+    body: { code: 'BK_UNAVAILABLE', detail: 'the subscriber is starting' },
+  });
+  state = 'ready';
+  t.same(await readyz(), { status: 200, body: { status: 'ready', broker: 'memory' } });
+  state = 'draining';
+  t.match(await readyz(), {
+    status: 503,
+    body: { code: 'BK_UNAVAILABLE', detail: 'the subscriber is draining' },
+  });
+  t.equal((await app.inject('/healthz')).statusCode, 200, 'alive throughout');
 });
 
 t.test('the work handler: simulated time range and failure rate use the injected random', async (t) => {

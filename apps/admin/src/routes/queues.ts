@@ -159,7 +159,8 @@ export const queueRoutes: FastifyPluginAsyncTypebox<QueueRoutesOptions> = async 
     },
     async (request) => {
       const { name } = request.params;
-      const letters = await inspectorOf(broker).peekDeadLetters(name, request.query.limit ?? 10);
+      // Absent stays absent: the default (10) and the bounds are core's, the same for every caller.
+      const letters = await inspectorOf(broker).peekDeadLetters(name, request.query.limit);
       return { queue: name, deadLetters: letters.map(deadLetterView) };
     },
   );
@@ -179,11 +180,8 @@ export const queueRoutes: FastifyPluginAsyncTypebox<QueueRoutesOptions> = async 
     },
     async (request) => {
       const { name } = request.params;
-      const limit = request.body?.limit;
-      const replayed = await inspectorOf(broker).replayDeadLetters(
-        name,
-        limit === undefined ? {} : { limit },
-      );
+      // As with peek, core decides what no limit means (all of them, up to its maximum).
+      const replayed = await inspectorOf(broker).replayDeadLetters(name, { limit: request.body.limit });
       return { queue: name, replayed };
     },
   );
