@@ -119,11 +119,12 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
 
   async #close(): Promise<void> {
     this.ctx.supervisor.leave(this);
+    // At once, not after the cancel round trip: a handler finishing meanwhile must not start the
+    // next prefetched message. Those go back to the queue when the channel closes.
+    this.#loop.stop();
     const channel = this.#channel;
     const tag = this.#consumerTag;
     if (channel && tag) await channel.cancel(tag).catch(() => {});
-    // Prefetched messages no handler started go back to the queue when the channel closes.
-    this.#loop.stop();
     await this.#loop.idle();
     this.#channel = undefined;
     if (channel) await channel.close().catch(() => {});
