@@ -58,7 +58,7 @@ t.test('docker-compose config -q accepts the file', async (t) => {
   }
 });
 
-t.test('the stack has the services of SPEC §6', async (t) => {
+t.test('the stack has the services of the root README', async (t) => {
   const names = Object.keys(compose.services).sort();
   for (const name of ['rabbitmq', 'nats', 'prometheus', 'grafana', 'admin', 'publisher', 'subscriber']) {
     t.ok(names.includes(name), `service ${name}`);

@@ -1,7 +1,7 @@
 /**
  * The Grafana dashboard without Grafana: valid JSON with the panels and variables of issue 8, a
  * layout without overlaps, every query parsed by promtool (as recording rules), and every metric
- * name a query or alert uses is one that @brokerkit/metrics exports (SPEC §4).
+ * name a query or alert uses is one that @brokerkit/metrics exports (docs/architecture.md#metrics-and-admin).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ const PROMTOOL = '/usr/bin/promtool';
 const DASHBOARD = join(ROOT, 'monitoring/grafana/dashboards/brokerkit.json');
 const ALERTS = join(ROOT, 'monitoring/prometheus/alerts.yml');
 
-/** SPEC §4, plus the collector's own error counter. Histograms add _bucket, _sum and _count. */
+/** docs/architecture.md#metrics-and-admin, plus the collector's own error counter. Histograms add _bucket, _sum and _count. */
 const COUNTERS_AND_GAUGES = [
   'brokerkit_messages_published_total',
   'brokerkit_publish_errors_total',

@@ -1,5 +1,5 @@
 /**
- * SPEC §2 "Handlers" and "Retry": throw = retry with attempt numbers, out of attempts = the
+ * Handlers and retry (docs/architecture.md#retry-and-dead-letters): throw = retry with attempt numbers, out of attempts = the
  * dead-letter queue with its `x-brokerkit-*` record (groups and queues) or a reported discard
  * (ephemeral), `PermanentError` and undecodable bodies straight to the end of the line.
  */

@@ -161,7 +161,7 @@ export class Scope {
   inspector(broker: Broker): QueueInspector {
     const inspector = broker.inspector;
     if (!inspector) {
-      this.t.fail(`${broker.adapter} has no QueueInspector (SPEC §2 Inspection)`);
+      this.t.fail(`${broker.adapter} has no QueueInspector (docs/architecture.md#inspection)`);
       throw new Error('no inspector');
     }
     return inspector;

@@ -1,5 +1,5 @@
 /**
- * SPEC §2 "Inspection" (capability `QueueInspector`): depth / in-flight / consumers, listing,
+ * Inspection (docs/architecture.md#inspection) (capability `QueueInspector`): depth / in-flight / consumers, listing,
  * `BK_NOT_FOUND`, purge, delete with companions, and dead-letter replay that delivers each
  * message exactly once more.
  */

@@ -1,5 +1,5 @@
 /**
- * SPEC §2 "Close": idempotent closes, `BK_CLOSED` afterwards, subscriptions and brokers that
+ * Close (docs/architecture.md#the-contract): idempotent closes, `BK_CLOSED` afterwards, subscriptions and brokers that
  * stop taking work while their in-flight handlers finish, and `await using`.
  */
 import type { Broker } from '@brokerkit/core';

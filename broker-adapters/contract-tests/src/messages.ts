@@ -1,5 +1,5 @@
 /**
- * SPEC §2 "Messages": payloads, headers, ids and timestamps round-trip on every route; message-id
+ * Messages (docs/architecture.md#the-contract): payloads, headers, ids and timestamps round-trip on every route; message-id
  * de-duplication where the broker has it; delayed sends; middleware around publish and handle.
  */
 import type { DeliveryOutcome, Message, Middleware } from '@brokerkit/core';

@@ -1,5 +1,5 @@
 /**
- * The three ways a message reaches a handler (SPEC §2 Semantics table), behind one shape so a
+ * The three ways a message reaches a handler (docs/architecture.md#message-flow), behind one shape so a
  * behaviour that must hold for each of them is written once.
  */
 import type { Broker, ConsumeOptions, Handler, PublishOptions, Subscription } from '@brokerkit/core';

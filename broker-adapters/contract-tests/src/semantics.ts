@@ -1,5 +1,5 @@
 /**
- * SPEC §2 "Semantics": who gets a message, what is kept while nobody listens, ordering and
+ * Semantics (docs/architecture.md#message-flow): who gets a message, what is kept while nobody listens, ordering and
  * concurrency — for `publish`+`subscribe` (with and without a group) and `send`+`consume`.
  */
 import type { Subscription } from '@brokerkit/core';

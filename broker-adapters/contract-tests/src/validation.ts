@@ -1,5 +1,5 @@
 /**
- * SPEC §2 "Names" and "Groups": every bad name shape rejects with `BK_VALIDATION` before anything
+ * the naming and group rules (docs/architecture.md#the-contract): every bad name shape rejects with `BK_VALIDATION` before anything
  * reaches the broker, limits are inclusive, and a group re-bound to another pattern is
  * `BK_CONFIG`.
  */

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { DEFAULT_RETRY, nominalDelay, reconnectDelay, resolveRetryPolicy, retryDelay } from '../src/retry.js';
 
-t.test('defaults follow SPEC §2', async (t) => {
+t.test('defaults follow docs/architecture.md#the-contract', async (t) => {
   t.same(resolveRetryPolicy(), { attempts: 5, initialMs: 200, factor: 2, maxMs: 30_000, jitter: true });
   t.equal(resolveRetryPolicy(undefined), DEFAULT_RETRY);
 });

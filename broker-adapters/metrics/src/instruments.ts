@@ -1,5 +1,5 @@
 /**
- * The metric families of SPEC §4, created once per prom-client registry so several brokers (or
+ * The metric families of docs/architecture.md#metrics-and-admin, created once per prom-client registry so several brokers (or
  * several `metrics()` calls) can share one registry without "already registered" errors.
  */
 import { Counter, Gauge, collectDefaultMetrics } from 'prom-client';

@@ -61,7 +61,7 @@ function positiveMs(name: string, value: number | undefined, fallback: number): 
 
 /**
  * Create the metrics middleware: `broker.use(metrics())`, then serve `registry.metrics()`.
- * Names and labels follow SPEC §4 (see the package README for label cardinality).
+ * Names and labels follow docs/architecture.md#metrics-and-admin (see the package README for label cardinality).
  */
 export function metrics(options: MetricsOptions = {}): BrokerMetrics {
   const registry = options.registry ?? new Registry();

@@ -1,5 +1,5 @@
 /**
- * The queue routes of SPEC §5 over the broker's {@link QueueInspector}: list, detail, delete,
+ * The queue routes of docs/architecture.md#metrics-and-admin over the broker's {@link QueueInspector}: list, detail, delete,
  * purge, dead-letter peek and replay. Mutating routes require the bearer token and are rate
  * limited; names are validated by the schema before anything reaches the broker.
  */
