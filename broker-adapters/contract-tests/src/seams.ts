@@ -2,7 +2,7 @@
  * The parts core owns for every adapter, checked through each adapter: shared options resolve
  * to the same `BK_VALIDATION` on every scheme (unknown keys included), the inspector's limits
  * and defaults are the same everywhere, and a delivery whose settle fails is reported and
- * redelivered, never lost (docs/architecture.md, "Dispatch loop").
+ * redelivered, never lost (docs/architecture.md#the-settle-failure-rule).
  */
 import { PermanentError } from '@brokerkit/core';
 import type { BrokerOptions, DeliveryOutcome, Transport } from '@brokerkit/core';
@@ -74,9 +74,24 @@ export function seamTests(parent: TapTest, ctx: SuiteContext): void {
       'BK_VALIDATION',
       'subscribe { concurency }',
     );
-    await rejectsWith(s.t, call(() => broker.consume(q, () => {}, { prefetc: 2 } as never)), 'BK_VALIDATION', 'consume { prefetc }');
-    await rejectsWith(s.t, call(() => broker.publish(s.topic(), {}, { confrim: false } as never)), 'BK_VALIDATION', 'publish { confrim }');
-    await rejectsWith(s.t, call(() => broker.send(q, {}, { delay: 5 } as never)), 'BK_VALIDATION', 'send { delay }');
+    await rejectsWith(
+      s.t,
+      call(() => broker.consume(q, () => {}, { prefetc: 2 } as never)),
+      'BK_VALIDATION',
+      'consume { prefetc }',
+    );
+    await rejectsWith(
+      s.t,
+      call(() => broker.publish(s.topic(), {}, { confrim: false } as never)),
+      'BK_VALIDATION',
+      'publish { confrim }',
+    );
+    await rejectsWith(
+      s.t,
+      call(() => broker.send(q, {}, { delay: 5 } as never)),
+      'BK_VALIDATION',
+      'send { delay }',
+    );
     await rejectsWith(
       s.t,
       call(() => broker.consume(q, () => {}, { retry: { attemps: 2 } } as never)),
@@ -107,7 +122,12 @@ export function seamTests(parent: TapTest, ctx: SuiteContext): void {
         );
       }
       for (const name of ['a..b', '', 'q.*', 42]) {
-        await rejectsWith(s.t, () => inspector.queueInfo(name as string), 'BK_VALIDATION', `queueInfo(${JSON.stringify(name)})`);
+        await rejectsWith(
+          s.t,
+          () => inspector.queueInfo(name as string),
+          'BK_VALIDATION',
+          `queueInfo(${JSON.stringify(name)})`,
+        );
       }
       const inbox = new Inbox(() => {
         throw new PermanentError('to the dlq');
@@ -128,24 +148,29 @@ export function seamTests(parent: TapTest, ctx: SuiteContext): void {
   }
 
   for (const kind of DURABLE_KINDS) {
-    scoped(parent, ctx, `a delivery whose settle fails is reported and redelivered, never lost (${kind})`, async (s) => {
-      const broker = await s.brokerWith((transport) => failingFirstSettles(transport, 1));
-      const r = route(s, kind);
-      const inbox = new Inbox();
-      await r.listen(broker, inbox.handler);
-      await r.emit(broker, { k: 'first' });
-      await s.waitFor(() => inbox.count('first') >= 2, 'the redelivery after the failed settle');
-      const errors = s.takeErrors();
-      s.t.same(
-        errors.map((e) => e.message).filter((m) => m.includes('settle fault injected')),
-        ['settle fault injected by the contract suite'],
-        'the failed settle is reported once through the error event',
-      );
-      s.t.ok(inbox.deliveriesOf('first')[1]!.redelivered, 'the second delivery is marked redelivered');
-      // The second settle worked: nothing more of `first` arrives before a message sent after it.
-      await r.emit(broker, { k: 'after' });
-      await s.waitFor(() => inbox.has('after'), 'the message sent after');
-      s.t.same(inbox.keys, ['first', 'first', 'after'], 'delivered twice, then settled once');
-    });
+    scoped(
+      parent,
+      ctx,
+      `a delivery whose settle fails is reported and redelivered, never lost (${kind})`,
+      async (s) => {
+        const broker = await s.brokerWith((transport) => failingFirstSettles(transport, 1));
+        const r = route(s, kind);
+        const inbox = new Inbox();
+        await r.listen(broker, inbox.handler);
+        await r.emit(broker, { k: 'first' });
+        await s.waitFor(() => inbox.count('first') >= 2, 'the redelivery after the failed settle');
+        const errors = s.takeErrors();
+        s.t.same(
+          errors.map((e) => e.message).filter((m) => m.includes('settle fault injected')),
+          ['settle fault injected by the contract suite'],
+          'the failed settle is reported once through the error event',
+        );
+        s.t.ok(inbox.deliveriesOf('first')[1]!.redelivered, 'the second delivery is marked redelivered');
+        // The second settle worked: nothing more of `first` arrives before a message sent after it.
+        await r.emit(broker, { k: 'after' });
+        await s.waitFor(() => inbox.has('after'), 'the message sent after');
+        s.t.same(inbox.keys, ['first', 'first', 'after'], 'delivered twice, then settled once');
+      },
+    );
   }
 }

@@ -8,7 +8,7 @@
  * dead-letter write refused), or `deliver` rejects in breach of its contract, or `toDelivery`
  * throws — is handed back to the broker with the adapter's `release` (nak / requeue / re-enqueue:
  * the broker redelivers it) and the error is reported; its slot frees either way. A delivery is
- * never settled twice and never left unaccounted: see docs/architecture.md ("Dispatch loop").
+ * never settled twice and never left unaccounted: see docs/architecture.md#the-settle-failure-rule.
  */
 import { toError } from './errors.js';
 import type { DeliverFn, DeliveryOutcome, RawDelivery } from './types.js';

@@ -58,7 +58,9 @@ export function strictInspector(inner: QueueInspector, isClosed: () => boolean):
     purge: (name) => run(() => inner.purge(checkQueue(name))),
     deleteQueue: (name) => run(() => inner.deleteQueue(checkQueue(name))),
     peekDeadLetters: (queue, limit) =>
-      run(() => inner.peekDeadLetters(checkOrigin(queue), checkLimit(limit, DEFAULT_PEEK_LIMIT, MAX_PEEK_LIMIT))),
+      run(() =>
+        inner.peekDeadLetters(checkOrigin(queue), checkLimit(limit, DEFAULT_PEEK_LIMIT, MAX_PEEK_LIMIT)),
+      ),
     replayDeadLetters: (queue, options) =>
       run(() => {
         assertKnownKeys(options, REPLAY_KEYS, 'replayDeadLetters options');

@@ -39,7 +39,9 @@ function resolveReconnect(options: BrokerOptions['reconnect']): ReconnectPolicy 
     throw new ValidationError(`reconnect.factor must be a finite number >= 1, got ${String(factor)}`);
   }
   if (maxMs < initialMs) {
-    throw new ValidationError(`reconnect.maxMs (${maxMs}) must not be below reconnect.initialMs (${initialMs})`);
+    throw new ValidationError(
+      `reconnect.maxMs (${maxMs}) must not be below reconnect.initialMs (${initialMs})`,
+    );
   }
   return Object.freeze({ initialMs, maxMs, factor });
 }
