@@ -8,7 +8,7 @@
 #   scripts/cluster.sh status [rabbitmq|nats|all]    nodes, pids, ports; exit 1 if a node is down
 #   scripts/cluster.sh urls KIND                 comma-separated client URLs
 #   scripts/cluster.sh info KIND                 the cluster as one line of JSON (for test helpers)
-#   scripts/cluster.sh kill KIND N               kill -9 node N (1-based)
+#   scripts/cluster.sh kill KIND N               kill -9 node N (1-based); `start` leaves it down
 #   scripts/cluster.sh start-node KIND N         restart node N with its data; it rejoins the cluster
 #   scripts/cluster.sh pause KIND N / resume KIND N   SIGSTOP / SIGCONT node N
 #   scripts/cluster.sh ctl N ARGS...             rabbitmqctl -n bkN@localhost ARGS (right user and cookie)
@@ -16,18 +16,24 @@
 # State (ports, configs, data, logs, pids) lives under ${BK_CLUSTER_DIR:-/tmp/brokerkit-cluster}.
 # Ports are picked once, free on 127.0.0.1 in 20000–32767 (below the ephemeral range, away from the
 # shared servers' 4222/5672/...), and kept in <dir>/<kind>/ports.env so restarts keep them.
-# Commands that change the clusters take a lock, so parallel test processes can all call `start`.
+# Commands that change the clusters take a lock, so parallel test processes can all call `start`;
+# `kill` and `pause` hold a node down so that those `start`s do not revive it (see HOLD_S).
 # Messages go to stderr; `urls`, `info` and `ctl` write their answer to stdout.
 #
-# RabbitMQ nodes are bk1@localhost..bk3@localhost; as root they run as the `rabbitmq` user with its
-# home (so its Erlang cookie, shared with rabbitmqctl), each with its own rabbitmq-env.conf
-# (RABBITMQ_CONF_ENV_FILE: /etc/rabbitmq/rabbitmq-env.conf is not read), config file, plugins file
-# (management + prometheus), dist port, mnesia and log dirs. The first start boots the three nodes
-# and joins 2 and 3 to 1 (stop_app / join_cluster / start_app). NATS nodes are bk1..bk3 in cluster
-# `bkc` with JetStream; `start` returns once JetStream has a meta leader.
+# RabbitMQ nodes are bk1@localhost..bk3@localhost. Node names are global to the machine (epmd), so
+# a second cluster needs its own BK_CLUSTER_PREFIX (default bk) as well as its own BK_CLUSTER_DIR.
+# As root the nodes run as the `rabbitmq` user with its home (its Erlang cookie, which `ctl` uses
+# too), each with its own rabbitmq-env.conf (RABBITMQ_CONF_ENV_FILE, so
+# /etc/rabbitmq/rabbitmq-env.conf is not read), config file, plugins file (management +
+# prometheus), dist port, mnesia and log dirs. On the first start the three boot in parallel and 2
+# and 3 join 1 through classic_config peer discovery (stop_app / join_cluster / start_app if that
+# fails); later starts reuse the data. NATS nodes are servers bk1..bk3 of cluster `bkc` with
+# JetStream; `start` returns once every node knows a JetStream meta leader.
 set -euo pipefail
 
 DIR="${BK_CLUSTER_DIR:-/tmp/brokerkit-cluster}"
+PREFIX="${BK_CLUSTER_PREFIX:-bk}"
+[[ $PREFIX =~ ^[a-z][a-z0-9]*$ ]] || { echo "BK_CLUSTER_PREFIX must be lower-case letters and digits" >&2; exit 2; }
 N=3
 TIMEOUT="${BK_CLUSTER_TIMEOUT:-90}" # seconds, per wait
 RMQ_BIN="${BK_RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}"
@@ -42,7 +48,7 @@ die() {
 }
 
 usage() {
-  sed -n '4,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,14p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -61,7 +67,7 @@ pid_state() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true; }
 TAKEN=""
 free_port() {
   local listening p tries=0
-  listening=" $(ss -Hltn 2>/dev/null | awk '{n=split($4,a,":"); print a[n]}' | tr '\n' ' ') "
+  listening=" $({ ss -Hltn 2>/dev/null || true; } | awk '{n=split($4,a,":"); print a[n]}' | tr '\n' ' ') "
   while :; do
     p=$((20000 + RANDOM % 12768))
     ((tries++ < 1000)) || die "no free port found"
@@ -104,10 +110,40 @@ check_kind() {
 }
 check_node() { [[ ${1:-} =~ ^[1-3]$ ]] || die "node number must be 1..$N, got '${1:-}'"; }
 
+# `kill` and `pause` hold a node down: `start` (which every test process calls) leaves it alone,
+# so a fault test's dead node is not brought back by another test, until `start-node` / `resume`,
+# `stop`, or BK_CLUSTER_HOLD seconds (default 300: a fault test that died half-way) have passed.
+HOLD_S="${BK_CLUSTER_HOLD:-300}"
+hold_file() { echo "$DIR/$1/n$2/held"; } # kind n
+hold() { echo "$(date +%s) $3" >"$(hold_file "$1" "$2")"; } # kind n reason
+release() { rm -f "$(hold_file "$1" "$2")"; }
+held() { # kind n: held down, and not for longer than HOLD_S
+  local f since
+  f="$(hold_file "$1" "$2")"
+  [[ -s $f ]] || return 1
+  since="$(cut -d' ' -f1 "$f")"
+  if (($(date +%s) - since < HOLD_S)); then return 0; fi
+  say "$1: node $2 was held down ($(cut -d' ' -f2- "$f")) more than ${HOLD_S}s ago: releasing it"
+  release "$1" "$2"
+  return 1
+}
+held_note() { # kind n
+  local f
+  f="$(hold_file "$1" "$2")"
+  [[ -s $f ]] && echo " held-by=$(cut -d' ' -f2- "$f")($(($(date +%s) - $(cut -d' ' -f1 "$f")))s)"
+  return 0
+}
+# Nodes that `start` looks after: every node that is not held down.
+free_nodes() { # kind -> "1 3"
+  local i out=()
+  for i in $(seq 1 $N); do held "$1" "$i" || out+=("$i"); done
+  echo "${out[*]}"
+}
+
 # ---------------------------------------------------------------------------------------- RabbitMQ
 
 RDIR="$DIR/rabbitmq"
-rnode() { echo "bk$1@localhost"; }
+rnode() { echo "$PREFIX$1@localhost"; }
 
 rmq_home() { getent passwd "$RMQ_USER" | cut -d: -f6; }
 
@@ -254,12 +290,16 @@ rmq_is_member() { # n: node n is a running member as node 1 sees it
     tr '}' '\n' | grep -q "\"name\":\"$(rnode "$1")\",\"running\":true"
 }
 
-rmq_healthy() {
+rmq_paused() { local pid && pid="$(rmq_pid "$1")" && [[ -n $pid && $(pid_state "$pid") == T ]]; }
+
+rmq_healthy() { # every node not held down is up, and they all see each other
   [[ -s $RDIR/ports.env && -e $RDIR/formed ]] || return 1
   rmq_ports
-  local i
-  for i in $(seq 1 $N); do rmq_up "$i" || return 1; done
-  [[ $(rmq_running_members 1) == "$N" ]]
+  local i nodes
+  nodes="$(free_nodes rabbitmq)"
+  [[ -n $nodes ]] || return 1
+  for i in $nodes; do rmq_up "$i" && ! rmq_paused "$i" || return 1; done
+  [[ $(rmq_running_members "${nodes%% *}") == "$(wc -w <<<"$nodes")" ]]
 }
 
 rmq_wait_members() { # n: node n's management API lists every node of ours that runs as running
@@ -267,7 +307,7 @@ rmq_wait_members() { # n: node n's management API lists every node of ours that 
   # shellcheck disable=SC2317
   all() {
     local i want=0
-    for i in $(seq 1 $N); do if rmq_running "$i"; then want=$((want + 1)); fi; done
+    for i in $(seq 1 $N); do if rmq_running "$i" && ! rmq_paused "$i"; then want=$((want + 1)); fi; done
     [[ $(rmq_running_members "$n") == "$want" ]]
   }
   wait_until "rabbitmq cluster" all || {
@@ -285,6 +325,7 @@ rmq_start() {
     return 0
   fi
   if [[ -d $RDIR && ! -e $RDIR/formed ]]; then
+    rm -f "$RDIR"/n*/held
     say "rabbitmq: removing a cluster that never finished forming"
     rmq_stop_nodes
     rm -rf "$RDIR"
@@ -309,12 +350,23 @@ rmq_start() {
     done
     touch "$RDIR/formed"
   else
-    # An existing cluster: start whatever is down, all at once (restarted nodes wait for each other).
-    for i in $(seq 1 $N); do rmq_running "$i" || rmq_launch "$i"; done
-    for i in $(seq 1 $N); do rmq_wait_up "$i" || die "rabbitmq: $(rnode "$i") did not start"; done
+    # An existing cluster: start whatever is down and not held, all at once (restarted nodes wait
+    # for each other), and wake nodes whose pause is no longer held.
+    local nodes
+    nodes="$(free_nodes rabbitmq)"
+    for i in $(seq 1 $N); do
+      if [[ " "$nodes" " != *" $i "* ]]; then say "rabbitmq: leaving $(rnode "$i") alone:$(held_note rabbitmq "$i")"; fi
+    done
+    for i in $nodes; do
+      if rmq_paused "$i"; then kill -CONT "$(rmq_pid "$i")"; fi
+      rmq_running "$i" || rmq_launch "$i"
+    done
+    for i in $nodes; do rmq_wait_up "$i" || die "rabbitmq: $(rnode "$i") did not start"; done
   fi
-  rmq_wait_members 1 || die "rabbitmq: cluster not formed"
-  say "rabbitmq: $N nodes up in $((SECONDS - t0)) s: $(rmq_urls)"
+  local first
+  first="$(free_nodes rabbitmq)"
+  rmq_wait_members "${first%% *}" || die "rabbitmq: cluster not formed"
+  say "rabbitmq: $(free_nodes rabbitmq | wc -w) of $N nodes up in $((SECONDS - t0)) s: $(rmq_urls)"
 }
 
 # Stop the nodes given as pids (SIGTERM: a clean shutdown; SIGCONT first in case one is paused)
@@ -381,17 +433,17 @@ rmq_status() {
     elif [[ $(pid_state "$pid") == T ]]; then
       state=paused ok=1
     elif rmq_up "$i"; then state=running; else state=starting ok=1; fi
-    printf 'rabbitmq %-14s %-8s pid=%-7s amqp=%s management=%s prometheus=%s dist=%s\n' "$(rnode "$i")" "$state" "${pid:--}" \
-      "$(rport AMQP "$i")" "$(rport MGMT "$i")" "$(rport PROM "$i")" "$(rport DIST "$i")"
+    printf 'rabbitmq %-14s %-8s pid=%-7s amqp=%s management=%s prometheus=%s dist=%s%s\n' "$(rnode "$i")" "$state" "${pid:--}" \
+      "$(rport AMQP "$i")" "$(rport MGMT "$i")" "$(rport PROM "$i")" "$(rport DIST "$i")" "$(held_note rabbitmq "$i")"
   done
-  if port_open "$(rport MGMT 1)"; then printf 'rabbitmq running members seen by bk1: %s\n' "$(rmq_running_members 1)"; fi
+  if port_open "$(rport MGMT 1)"; then printf 'rabbitmq running members seen by %s: %s\n' "$(rnode 1)" "$(rmq_running_members 1)"; fi
   return $ok
 }
 
 # ---------------------------------------------------------------------------------------- NATS
 
 NDIR="$DIR/nats"
-nname() { echo "bk$1"; }
+nname() { echo "$PREFIX$1"; }
 
 nats_ports() {
   if [[ ! -s $NDIR/ports.env ]]; then
@@ -419,7 +471,7 @@ nats_jsz() { curl -sf -m 2 "http://127.0.0.1:$(rport MON "$1")/jsz" 2>/dev/null;
 nats_has_leader() { # node n knows a JetStream meta leader of a 3-node meta group
   local jsz
   jsz="$(nats_jsz "$1")" || return 1
-  [[ $jsz =~ \"leader\":\ *\"bk[0-9]\" && $jsz =~ \"cluster_size\":\ *$N ]]
+  [[ $jsz =~ \"leader\":\ *\"$PREFIX[0-9]\" && $jsz =~ \"cluster_size\":\ *$N ]]
 }
 nats_up() { nats_running "$1" && port_open "$(rport CLIENT "$1")" && nats_has_leader "$1"; }
 
@@ -454,11 +506,15 @@ nats_wait_up() {
   fi
 }
 
-nats_healthy() {
+nats_paused() { local pid && pid="$(nats_pid "$1")" && [[ -n $pid && $(pid_state "$pid") == T ]]; }
+
+nats_healthy() { # every node not held down is up and knows the meta leader
   [[ -s $NDIR/ports.env ]] || return 1
   nats_ports
-  local i
-  for i in $(seq 1 $N); do nats_up "$i" || return 1; done
+  local i nodes
+  nodes="$(free_nodes nats)"
+  [[ -n $nodes ]] || return 1
+  for i in $nodes; do nats_up "$i" || return 1; done
 }
 
 nats_preflight() {
@@ -474,9 +530,17 @@ nats_start() {
     return 0
   fi
   nats_ports
-  for i in $(seq 1 $N); do nats_running "$i" || nats_launch "$i"; done
-  for i in $(seq 1 $N); do nats_wait_up "$i" || die "nats: $(nname "$i") did not start"; done
-  say "nats: $N nodes up with a JetStream meta leader in $((SECONDS - t0)) s: $(nats_urls)"
+  local nodes
+  nodes="$(free_nodes nats)"
+  for i in $(seq 1 $N); do
+    if [[ " "$nodes" " != *" $i "* ]]; then say "nats: leaving $(nname "$i") alone:$(held_note nats "$i")"; fi
+  done
+  for i in $nodes; do
+    if nats_paused "$i"; then kill -CONT "$(nats_pid "$i")"; fi
+    nats_running "$i" || nats_launch "$i"
+  done
+  for i in $nodes; do nats_wait_up "$i" || die "nats: $(nname "$i") did not start"; done
+  say "nats: $(wc -w <<<"$nodes") of $N nodes up with a JetStream meta leader in $((SECONDS - t0)) s: $(nats_urls)"
 }
 
 nats_stop_nodes() {
@@ -528,8 +592,8 @@ nats_status() {
       state=running
       leader="$(nats_jsz "$i" | grep -o '"leader": *"[^"]*"' | head -1 | sed 's/.*"\([^"]*\)"$/\1/')"
     else state=no-meta-leader ok=1; fi
-    printf 'nats     %-14s %-8s pid=%-7s client=%s cluster=%s monitor=%s%s\n' "$(nname "$i")" "$state" "${pid:--}" \
-      "$(rport CLIENT "$i")" "$(rport ROUTE "$i")" "$(rport MON "$i")" "${leader:+ meta-leader=$leader}"
+    printf 'nats     %-14s %-8s pid=%-7s client=%s cluster=%s monitor=%s%s%s\n' "$(nname "$i")" "$state" "${pid:--}" \
+      "$(rport CLIENT "$i")" "$(rport ROUTE "$i")" "$(rport MON "$i")" "${leader:+ meta-leader=$leader}" "$(held_note nats "$i")"
   done
   return $ok
 }
@@ -546,7 +610,8 @@ kill_node() { # kind n
   if [[ $1 == rabbitmq ]]; then rmq_ports; else nats_ports; fi
   pid="$(node_pid "$1" "$2")"
   [[ -n $pid ]] || die "$1: node $2 is not running"
-  say "$1: kill -9 node $2 (pid $pid)"
+  say "$1: kill -9 node $2 (pid $pid); held down until start-node"
+  hold "$1" "$2" kill
   kill -KILL "$pid"
   # shellcheck disable=SC2317
   gone() { ! pid_alive "$pid"; }
@@ -556,15 +621,18 @@ kill_node() { # kind n
 start_node() { # kind n
   local t0=$SECONDS
   [[ -s $DIR/$1/ports.env ]] || die "$1: cluster not started (use: start $1)"
+  release "$1" "$2"
   if [[ $1 == rabbitmq ]]; then
     rmq_preflight
     rmq_ports
+    if rmq_paused "$2"; then kill -CONT "$(rmq_pid "$2")"; fi
     if ! rmq_running "$2"; then rmq_launch "$2"; fi
     rmq_wait_up "$2" || die "rabbitmq: $(rnode "$2") did not start"
     rmq_wait_members "$2" || die "rabbitmq: $(rnode "$2") did not rejoin"
   else
     nats_preflight
     nats_ports
+    if nats_paused "$2"; then kill -CONT "$(nats_pid "$2")"; fi
     if ! nats_running "$2"; then nats_launch "$2"; fi
     nats_wait_up "$2" || die "nats: $(nname "$2") did not start"
   fi
@@ -577,7 +645,13 @@ signal_node() { # kind n signal
   if [[ $1 == rabbitmq ]]; then rmq_ports; else nats_ports; fi
   pid="$(node_pid "$1" "$2")"
   [[ -n $pid ]] || die "$1: node $2 is not running"
-  say "$1: kill -$3 node $2 (pid $pid)"
+  if [[ $3 == STOP ]]; then
+    say "$1: kill -STOP node $2 (pid $pid); held paused until resume"
+    hold "$1" "$2" pause
+  else
+    say "$1: kill -CONT node $2 (pid $pid)"
+    release "$1" "$2"
+  fi
   kill "-$3" "$pid"
 }
 
@@ -604,6 +678,7 @@ stop | clean)
   lock
   for k in $ks; do
     if [[ $k == rabbitmq ]]; then rmq_stop_nodes; else nats_stop_nodes; fi
+    rm -f "$DIR/$k"/n*/held
     if [[ $cmd == clean ]]; then
       say "$k: removing $DIR/$k"
       rm -rf "${DIR:?}/$k"
@@ -633,6 +708,7 @@ start-node)
   ;;
 pause | resume)
   check_kind "${1:-}" && check_node "${2:-}"
+  lock
   signal_node "$1" "$2" "$([[ $cmd == pause ]] && echo STOP || echo CONT)"
   ;;
 ctl)
