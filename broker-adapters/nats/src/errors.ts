@@ -1,7 +1,23 @@
 /**
- * Translate nats.js errors into brokerkit's typed errors. Checks go by error name and API code,
- * not `instanceof`, so two copies of the client in one process still agree.
+ * Translate nats.js errors into brokerkit's typed errors, by `instanceof` on nats.js' own classes
+ * (and on the adapter's PubAck errors, `pub-acks.ts`), never by name: nats.js' names are not a
+ * contract (its `NoRespondersError` is named "NoResponders"). The classes come from the client
+ * the adapter connects with (`@nats-io/transport-node` re-exports `@nats-io/nats-core`), which
+ * needs one copy of `@nats-io/nats-core` in the process: `package.json` pins the `@nats-io/*`
+ * packages to one minor, and `test/nats-internals.test.ts` checks there is only one.
+ * `test/errors.test.ts` checks every function against errors the real client and server produce.
  */
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  InvalidArgumentError,
+  NoRespondersError,
+  ProtocolError,
+  RequestError,
+  TimeoutError,
+} from '@nats-io/transport-node';
+import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
 import {
   BrokerError,
   BrokerUnavailableError,
@@ -12,6 +28,8 @@ import {
   isBrokerkitError,
   toError,
 } from '@brokerkit/core';
+import { jetStreamErrors } from './nats-internals.js';
+import { PubAckApiError, PubAckNoRespondersError, PubAckTimeoutError } from './pub-acks.js';
 
 /** JetStream API error codes the adapter reacts to. */
 export const API_CODE = Object.freeze({
@@ -26,53 +44,66 @@ export const API_CODE = Object.freeze({
   consumerNameExists: 10013,
 });
 
-function nameOf(error: unknown): string {
-  return error instanceof Error ? error.name : '';
+/** How deep {@link causes} follows `cause` (nats.js nests at most three: JetStreamNotEnabled → RequestError → NoResponders). */
+const MAX_CAUSE_DEPTH = 4;
+
+/** `error` and its causes, outermost first. */
+function* causes(error: unknown): Generator<unknown> {
+  let e = error;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && e instanceof Error; depth++) {
+    yield e;
+    if (e.cause === e) return;
+    e = e.cause;
+  }
 }
 
 /** The JetStream API error code of `error`, if it is one. */
 export function apiCode(error: unknown): number | undefined {
-  if (nameOf(error) !== 'JetStreamApiError' && !(error instanceof Error && 'apiError' in error))
-    return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
+  if (error instanceof JetStreamApiError || error instanceof PubAckApiError) return error.code;
+  return undefined;
 }
 
 /** A stream or consumer that does not exist. */
 export function isNotFound(error: unknown): boolean {
+  if (error instanceof jetStreamErrors.StreamNotFoundError) return true;
+  if (error instanceof jetStreamErrors.ConsumerNotFoundError) return true;
   const code = apiCode(error);
-  if (code === API_CODE.streamNotFound || code === API_CODE.consumerNotFound) return true;
-  const n = nameOf(error);
-  return n === 'StreamNotFoundError' || n === 'ConsumerNotFoundError';
+  return code === API_CODE.streamNotFound || code === API_CODE.consumerNotFound;
 }
 
 /** The client refused a message over the server's `max_payload`. */
 export function isPayloadTooLarge(error: unknown): boolean {
-  return nameOf(error) === 'InvalidArgumentError' && /max_payload/.test((error as Error).message);
+  return error instanceof InvalidArgumentError && error.message.includes('max_payload');
 }
 
-/** The connection is closed for good (by us). */
+/** The connection is closed for good (by us), or draining towards it. */
 export function isClosedConnection(error: unknown): boolean {
-  const n = nameOf(error);
-  return n === 'ClosedConnectionError' || n === 'DrainingConnectionError';
-}
-
-/** No answer (yet): a lost request during an outage, JetStream still starting, a missing stream. */
-export function isTransient(error: unknown): boolean {
-  const n = nameOf(error);
-  if (n === 'TimeoutError' || n === 'NoRespondersError' || n === 'JetStreamNotEnabled') return true;
-  if (n === 'RequestError') return true;
-  if (n === 'ConnectionError' || n === 'ProtocolError') return true;
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 503 || code === 408;
+  return error instanceof ClosedConnectionError || error instanceof DrainingConnectionError;
 }
 
 /** No responders: the subject has no stream (any more), or JetStream is not up yet. */
 export function isNoResponders(error: unknown): boolean {
-  const n = nameOf(error);
-  if (n === 'NoRespondersError' || n === 'JetStreamNotEnabled') return true;
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  return cause !== undefined && cause !== error && nameOf(cause) === 'NoRespondersError';
+  for (const e of causes(error)) {
+    if (e instanceof NoRespondersError || e instanceof PubAckNoRespondersError) return true;
+    // What a JetStream API request gets when nothing answers (e.g. the server is still starting).
+    if (e instanceof jetStreamErrors.JetStreamNotEnabled) return true;
+  }
+  return false;
+}
+
+/** No answer (yet): a lost request during an outage, JetStream still starting, a missing stream. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof TimeoutError || error instanceof PubAckTimeoutError) return true;
+  // Every failed request: no responders, "connection disconnected", a server error on the way.
+  if (error instanceof RequestError) return true;
+  if (error instanceof ConnectionError || error instanceof ProtocolError) return true;
+  if (isNoResponders(error)) return true;
+  // A JetStream status answer: 503 no responders / not ready, 408 request timeout.
+  if (error instanceof JetStreamError) {
+    const code = (error as { code?: unknown }).code;
+    return code === 503 || code === 408;
+  }
+  return false;
 }
 
 /** Map a client error from a management call (stream/consumer info, add, purge, …). */

@@ -1,15 +1,14 @@
 /**
  * A message delivered by a pull consumer, acked through its reply subject. The delivery details
- * (stream sequence, delivery count, stored time) are read from that subject:
- * `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time ns>.<pending>`, or
- * from 2.10 on `$JS.ACK.<domain>.<account hash>.<stream>.….<pending>.<random>`.
+ * (stream sequence, delivery count, stored time) are read from that subject, whose format
+ * `nats-internals.ts` documents and parses.
  */
 import type { Msg } from '@nats-io/transport-node';
+import { ACK_BODY, isAckSubject, nakWithDelay, parseAckSubject } from './nats-internals.js';
+import type { AckSubjectFields } from './nats-internals.js';
 
-const ACK = Buffer.from('+ACK');
-const NAK = Buffer.from('-NAK');
-const TERM = Buffer.from('+TERM');
-const WORKING = Buffer.from('+WPI');
+/** Scratch for the parse (synchronous, so one is enough). */
+const fields: AckSubjectFields = { deliveryCount: 0, streamSequence: 0, storedAtMs: 0 };
 
 /** One delivery of a durable consumer. */
 export class PulledMessage {
@@ -19,12 +18,15 @@ export class PulledMessage {
   readonly storedAt: Date;
 
   constructor(readonly msg: Msg) {
-    const tokens = (msg.reply ?? '').split('.');
-    // The old form has no domain and account hash: its fields start two tokens earlier.
-    const at = tokens.length === 9 ? 4 : 6;
-    this.deliveryCount = Number(tokens[at]) || 1;
-    this.streamSequence = Number(tokens[at + 1]) || 0;
-    this.storedAt = new Date(Number(tokens[at + 3]) / 1e6 || Date.now());
+    if (parseAckSubject(msg.reply ?? '', fields)) {
+      this.deliveryCount = fields.deliveryCount || 1;
+      this.streamSequence = fields.streamSequence;
+      this.storedAt = new Date(fields.storedAtMs || Date.now());
+    } else {
+      this.deliveryCount = 1;
+      this.streamSequence = 0;
+      this.storedAt = new Date();
+    }
   }
 
   get subject(): string {
@@ -32,28 +34,26 @@ export class PulledMessage {
   }
 
   ack(): void {
-    this.msg.respond(ACK);
+    this.msg.respond(ACK_BODY.ack);
   }
 
   /** Redeliver, after `delayMs` when given. */
   nak(delayMs?: number): void {
-    this.msg.respond(
-      delayMs && delayMs > 0 ? Buffer.from(`-NAK {"delay":${Math.round(delayMs) * 1_000_000}}`) : NAK,
-    );
+    this.msg.respond(delayMs && delayMs > 0 ? nakWithDelay(delayMs) : ACK_BODY.nak);
   }
 
   /** Never redeliver. */
   term(): void {
-    this.msg.respond(TERM);
+    this.msg.respond(ACK_BODY.term);
   }
 
   /** Still working on it: restart the ack wait. */
   working(): void {
-    this.msg.respond(WORKING);
+    this.msg.respond(ACK_BODY.working);
   }
 }
 
 /** True when a message on a pull inbox is a delivery (not a status such as a heartbeat). */
 export function isDelivery(msg: Msg): boolean {
-  return msg.reply?.startsWith('$JS.ACK.') === true;
+  return isAckSubject(msg.reply);
 }

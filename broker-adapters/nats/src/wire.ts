@@ -3,12 +3,15 @@
  * and timestamp, and how received headers become the plain record core expects.
  *
  * Header blocks are written and read here rather than through nats.js' `MsgHdrs`, whose
- * per-key validation and canonicalisation were the largest cost of a delivery in profiles.
+ * per-key validation and canonicalisation were the largest cost of a delivery in profiles. The
+ * nats.js internals this needs (handing it a pre-encoded block, reading a received message's raw
+ * bytes) are in `nats-internals.ts`.
  */
 import type { Msg, MsgHdrs } from '@nats-io/transport-node';
 import type { JsMsg } from '@nats-io/jetstream';
 import { ValidationError } from '@brokerkit/core';
 import type { Headers, OutgoingMessage } from '@brokerkit/core';
+import { encodedHeaders, rawData, rawHeaderLength } from './nats-internals.js';
 
 /** Header names the adapter reads and writes. */
 export const WIRE = Object.freeze({
@@ -30,15 +33,6 @@ const STATUS_LINE = 'NATS/1.0';
 const BAD_KEY = /[^!-9;-~]/;
 const BAD_VALUE = /[\r\n]/;
 
-/** A pre-encoded header block that nats.js writes as it is (it only calls `encode()`). */
-class EncodedHeaders {
-  constructor(private readonly bytes: Uint8Array) {}
-
-  encode(): Uint8Array {
-    return this.bytes;
-  }
-}
-
 function line(key: string, value: string): string {
   if (BAD_KEY.test(key) || key.length === 0)
     throw new ValidationError(`header name ${JSON.stringify(key)} is not valid on NATS`);
@@ -47,7 +41,7 @@ function line(key: string, value: string): string {
 }
 
 function block(text: string): MsgHdrs {
-  return new EncodedHeaders(Buffer.from(`${text}\r\n`)) as unknown as MsgHdrs;
+  return encodedHeaders(Buffer.from(`${text}\r\n`));
 }
 
 /** Headers of an outgoing message: the user's, `extra`, then id, content type and timestamp. */
@@ -142,36 +136,25 @@ export function readHeaders(h: MsgHdrs | undefined): ReceivedHeaders {
   return parseHeaderText(text);
 }
 
-/** nats.js' message internals: the raw buffer and where its header block ends. */
-interface MsgInternals {
-  _rdata?: Uint8Array;
-  _msg?: { hdr?: number };
-  msg?: MsgInternals;
-}
-
 /**
  * Headers of a received core or JetStream message, parsed straight from the raw bytes when the
- * client exposes them (it does in 3.x), through `msg.headers` otherwise. With `reuseLast`
- * (core fan-out) a block equal to the previous such one shares its frozen result.
+ * client exposes them (3.x does, see `nats-internals.ts`), through `msg.headers` otherwise. With
+ * `reuseLast` (core fan-out) a block equal to the previous such one shares its frozen result.
  */
 export function receivedHeaders(msg: Msg | JsMsg, reuseLast = false): ReceivedHeaders {
-  const m = msg as unknown as MsgInternals;
-  const inner = m._rdata !== undefined ? m : m.msg;
-  const hdr = inner?._msg?.hdr;
-  const raw = inner?._rdata;
-  if (raw !== undefined && typeof hdr === 'number') {
-    if (hdr <= 0) return NO_HEADERS;
-    if (!Buffer.isBuffer(raw)) return parseHeaderBlock(raw.subarray(0, hdr));
-    if (!reuseLast) return parseHeaderText(raw.toString('utf8', 0, hdr));
-    // A fan-out delivers the same message to each subscription back to back: a header block
-    // equal to the previous one reuses its (frozen) parse instead of decoding it again.
-    if (hdr === last.length && raw.compare(last.bytes, 0, hdr, 0, hdr) === 0) return last.parsed;
-    const parsed = parseHeaderText(raw.toString('utf8', 0, hdr));
-    Object.freeze(parsed.headers);
-    last = { bytes: Buffer.from(raw.subarray(0, hdr)), length: hdr, parsed };
-    return parsed;
-  }
-  return readHeaders(msg.headers);
+  const hdr = rawHeaderLength(msg);
+  if (hdr === -1) return readHeaders(msg.headers);
+  if (hdr === 0) return NO_HEADERS;
+  const raw = rawData(msg);
+  if (!Buffer.isBuffer(raw)) return parseHeaderBlock(raw.subarray(0, hdr));
+  if (!reuseLast) return parseHeaderText(raw.toString('utf8', 0, hdr));
+  // A fan-out delivers the same message to each subscription back to back: a header block
+  // equal to the previous one reuses its (frozen) parse instead of decoding it again.
+  if (hdr === last.length && raw.compare(last.bytes, 0, hdr, 0, hdr) === 0) return last.parsed;
+  const parsed = parseHeaderText(raw.toString('utf8', 0, hdr));
+  Object.freeze(parsed.headers);
+  last = { bytes: Buffer.from(raw.subarray(0, hdr)), length: hdr, parsed };
+  return parsed;
 }
 
 /** The last header block parsed by {@link receivedHeaders}, and its result. */

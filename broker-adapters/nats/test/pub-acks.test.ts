@@ -1,12 +1,25 @@
-// PubAcks alone against the shared server: every way a JetStream publish can end, and the names
-// errors.ts classifies them by.
+// PubAcks alone against the shared server: every way a JetStream publish can end, and how
+// errors.ts classifies each (by class: the adapter's PubAck errors, nats.js' own for what the
+// client refuses). errors.test.ts covers nats.js' errors on their own.
 import t from 'tap';
 import { requireService, uniqueName, waitFor } from '@brokerkit/contract-tests';
-import { headers as natsHeaders } from '@nats-io/transport-node';
+import {
+  ClosedConnectionError,
+  InvalidArgumentError,
+  PermissionViolationError,
+  headers as natsHeaders,
+} from '@nats-io/transport-node';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { DiscardPolicy, RetentionPolicy } from '@nats-io/jetstream';
-import { PubAcks } from '../src/pub-acks.js';
-import { isNoResponders, isPayloadTooLarge, isTransient, mapPublishError } from '../src/errors.js';
+import { PubAckApiError, PubAckNoRespondersError, PubAckTimeoutError, PubAcks } from '../src/pub-acks.js';
+import {
+  apiCode,
+  isClosedConnection,
+  isNoResponders,
+  isPayloadTooLarge,
+  isTransient,
+  mapPublishError,
+} from '../src/errors.js';
 import { NATS_HOST, NATS_PORT, deleteStreams, rawClient } from './support/nats.js';
 
 if (await requireService(t, 'nats-server', NATS_HOST, NATS_PORT)) await suite();
@@ -42,18 +55,20 @@ async function suite(): Promise<void> {
   });
 
   t.test(
-    'no stream on the subject: NoRespondersError, transient (the publisher then re-provisions)',
+    'no stream on the subject: PubAckNoRespondersError, transient (the publisher then re-provisions)',
     async (t) => {
       const acks = new PubAcks(nc);
       t.teardown(() => acks.close());
       const subject = uniqueName('nobody');
       const error = await acks.publish(subject, body, withId('x'), 5_000).catch((e: unknown) => e);
-      t.match(error, { name: 'NoRespondersError', message: `no stream answers on ${subject}` });
+      t.type(error, PubAckNoRespondersError);
+      t.match(error, { message: `no stream answers on ${subject}` });
       t.ok(isTransient(error) && isNoResponders(error));
+      t.match(mapPublishError(error, subject), { code: 'BK_UNAVAILABLE' });
     },
   );
 
-  t.test('a stream refusing the message: JetStreamApiError with its err_code, not transient', async (t) => {
+  t.test('a stream refusing the message: PubAckApiError with its err_code, not transient', async (t) => {
     const subject = uniqueName('full').replaceAll('-', '_');
     const stream = `S_${subject}`;
     await jsm.streams.add({ name: stream, subjects: [subject], max_msgs: 1, discard: DiscardPolicy.New });
@@ -62,12 +77,14 @@ async function suite(): Promise<void> {
     t.teardown(() => acks.close());
     await acks.publish(subject, body, withId('first'), 5_000);
     const error = await acks.publish(subject, body, withId('second'), 5_000).catch((e: unknown) => e);
-    t.match(error, { name: 'JetStreamApiError', code: Number, status: Number });
-    t.notOk(isTransient(error));
+    t.type(error, PubAckApiError);
+    t.match(error, { code: Number, status: Number });
+    t.equal(apiCode(error), (error as PubAckApiError).code, "errors.ts reads JetStream's err_code");
+    t.notOk(isTransient(error) || isNoResponders(error));
     t.match(mapPublishError(error, subject), { code: 'BK_BROKER' });
   });
 
-  t.test('no answer: TimeoutError once, a late answer is ignored', async (t) => {
+  t.test('no answer: PubAckTimeoutError once, a late answer is ignored', async (t) => {
     const subject = uniqueName('silent');
     let late: (() => void) | undefined;
     // A responder that answers only after the publish has timed out.
@@ -85,8 +102,9 @@ async function suite(): Promise<void> {
       .publish(subject, body, withId('t'), 100)
       .finally(() => settled++)
       .catch((e: unknown) => e);
-    t.match(error, { name: 'TimeoutError' });
+    t.type(error, PubAckTimeoutError);
     t.ok(isTransient(error));
+    t.notOk(isNoResponders(error));
     t.ok(late, 'the responder got the message');
     late!();
     await nc.flush();
@@ -94,12 +112,14 @@ async function suite(): Promise<void> {
   });
 
   t.test(
-    'over max_payload: rejected (not thrown) with the client error; close rejects the rest',
+    "over max_payload: rejected (not thrown) with the client's InvalidArgumentError; close rejects the rest",
     async (t) => {
       const acks = new PubAcks(nc);
       const big = new Uint8Array(nc.info!.max_payload + 1);
       const error = await acks.publish(uniqueName('big'), big, withId('b'), 5_000).catch((e: unknown) => e);
+      t.type(error, InvalidArgumentError, "nats.js' own error");
       t.ok(isPayloadTooLarge(error));
+      t.notOk(isTransient(error) || isClosedConnection(error));
       t.match(mapPublishError(error, 'big'), { code: 'BK_PAYLOAD_TOO_LARGE' });
       const subject = uniqueName('never');
       const silent = nc.subscribe(subject, { callback: () => {} });
@@ -112,6 +132,18 @@ async function suite(): Promise<void> {
       });
     },
   );
+  t.test("a closed connection: rejected with the client's ClosedConnectionError, BK_CLOSED", async (t) => {
+    const { nc: closing } = await rawClient(t);
+    const acks = new PubAcks(closing);
+    t.teardown(() => acks.close());
+    await closing.close();
+    const error = await acks.publish(uniqueName('closed'), body, withId('c'), 5_000).catch((e: unknown) => e);
+    t.type(error, ClosedConnectionError, "nats.js' own error");
+    t.ok(isClosedConnection(error));
+    t.notOk(isTransient(error));
+    t.match(mapPublishError(error, 'closed'), { code: 'BK_CLOSED' });
+  });
+
   t.test('a refused reply subscription fails what waits, then is made again', async (t) => {
     // The server ending a subscription (e.g. a permissions violation) cannot be staged on the shared
     // server without changing its users, so this drives PubAcks through a connection stand-in.
@@ -129,7 +161,9 @@ async function suite(): Promise<void> {
     const acks = new PubAcks(fake as unknown as NatsConnection);
     t.teardown(() => acks.close());
     const waiting = acks.publish('orders.x', new Uint8Array(1), withId('p'), 60_000).catch((e: unknown) => e);
-    const refused = new Error('Permissions Violation for Subscription to "_INBOX.x.*"');
+    // What nats.js makes of the server's -ERR for it (its own parser, its own class).
+    const refused = PermissionViolationError.parse('Permissions Violation for Subscription to "_INBOX.x.*"')!;
+    t.type(refused, PermissionViolationError);
     callbacks[0]!(refused, undefined);
     t.equal(await waiting, refused, 'the waiting publish fails with the cause');
     await waitFor(() => callbacks.length === 2, { timeoutMs: 5_000, message: 'subscribed again' });

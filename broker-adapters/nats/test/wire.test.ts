@@ -11,6 +11,8 @@ import {
   receivedHeaders,
   storedHeaders,
 } from '../src/wire.js';
+import { parseAckSubject } from '../src/nats-internals.js';
+import type { AckSubjectFields, MsgImplFields } from '../src/nats-internals.js';
 
 /** The encoded block nats.js would write (it calls `encode()`, which `MsgHdrs` does not declare). */
 function encoded(h: MsgHdrs): Uint8Array {
@@ -94,15 +96,48 @@ t.test('delivery details are read from both ack subject forms', async (t) => {
   t.same([old.deliveryCount, old.streamSequence, old.storedAt.getTime()], [3, 41, 1_700_000_000_123]);
   const v2 = new PulledMessage(msg(`$JS.ACK._.hash.STREAM.cons.3.41.7.${ns}.0.rnd`));
   t.same([v2.deliveryCount, v2.streamSequence, v2.storedAt.getTime()], [3, 41, 1_700_000_000_123]);
+  const before = Date.now();
+  const odd = new PulledMessage(msg('$JS.ACK.not.an.ack'));
+  t.same([odd.deliveryCount, odd.streamSequence], [1, 0], 'an unreadable subject: first delivery');
+  t.ok(odd.storedAt.getTime() >= before, 'stored "now"');
+});
+
+t.test('the ack subject parser: every form, exact milliseconds, malformed subjects refused', async (t) => {
+  const read = (reply: string): AckSubjectFields | false => {
+    const out: AckSubjectFields = { deliveryCount: -1, streamSequence: -1, storedAtMs: -1 };
+    return parseAckSubject(reply, out) && out;
+  };
+  // 2^53 < ns: a float of the ns would round this one up to the next millisecond.
+  const ns = '1700000000123999999';
+  const want = { deliveryCount: 12, streamSequence: 9_007_199_254, storedAtMs: 1_700_000_000_123 };
+  t.same(read(`$JS.ACK.S.c.12.9007199254.5.${ns}.3`), want, '2.9: 9 tokens');
+  t.same(read(`$JS.ACK.dom.HASH.S.c.12.9007199254.5.${ns}.3.r4nd0m`), want, '2.10: 12 tokens');
+  t.same(read(`$JS.ACK._.HASH.S.c.12.9007199254.5.${ns}.3`), want, '2.10 without the random token');
+  for (const bad of [
+    '',
+    '$JS.ACK.',
+    '$JS.API.S.c.1.2.3.1700000000123000000.0',
+    '$JS.ACK.S.c.1.2.3.1700000000123000000',
+    '$JS.ACK.S.c.x.2.3.1700000000123000000.0',
+    '$JS.ACK.S.c.1..3.1700000000123000000.0',
+    '$JS.ACK.S.c.1.2.3.123.0',
+    '$JS.ACK.S.c.1.2.3.17000000001230000x0.0',
+    '$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p',
+  ]) {
+    t.equal(read(bad), false, JSON.stringify(bad));
+  }
 });
 
 t.test(
   'fan-out copies of one header block share one frozen parse; another block is parsed anew',
   async (t) => {
-    /** What nats.js hands out: the raw buffer and where its header block ends. */
+    /** What nats.js hands out (the fields nats-internals.ts reads; its guard test checks them). */
     function received(block: Uint8Array, body = 'x'): Msg {
-      const raw = Buffer.concat([block, Buffer.from(body)]);
-      return { _rdata: raw, _msg: { hdr: block.byteLength } } as unknown as Msg;
+      const fields: MsgImplFields = {
+        _rdata: Buffer.concat([block, Buffer.from(body)]),
+        _msg: { hdr: block.byteLength },
+      };
+      return fields as unknown as Msg;
     }
     const a = encoded(outgoingHeaders(message));
     const b = encoded(outgoingHeaders({ ...message, id: 'id-2' }));
