@@ -1,0 +1,6 @@
+/**
+ * @brokerkit/redis — the Redis Streams adapter, loaded by `connect('redis://…')`.
+ *
+ * @packageDocumentation
+ */
+export {};
