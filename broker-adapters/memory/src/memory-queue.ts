@@ -4,7 +4,8 @@
  * private queue of each ephemeral subscription are all instances of it.
  */
 import { DeliveryLoop } from '@brokerkit/core/adapter';
-import type { DeliverFn, DeliveryOutcome, QueueKind, TopicMatcher } from '@brokerkit/core';
+import type { DeliverFn, DeliveryOutcome, QueueKind } from '@brokerkit/core';
+import type { TopicMatcher } from '@brokerkit/core/adapter';
 import { Fifo } from './fifo.js';
 import { withAttempt, type StoredMessage } from './stored-message.js';
 

@@ -2,7 +2,7 @@
  * Reads a broker's queues for the depth gauges at scrape time: bounded in time, cached briefly
  * (Prometheus, Grafana and the status page may scrape at once), and never failing a scrape.
  */
-import { TimeoutError, toError, withTimeout } from '@brokerkit/core';
+import { TimeoutError, toError, withTimeout } from '@brokerkit/core/adapter';
 import type { Broker, QueueInfo } from '@brokerkit/core';
 import type { QueueSource } from './instruments.js';
 

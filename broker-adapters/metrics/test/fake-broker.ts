@@ -2,7 +2,7 @@
  * A broker over a scripted transport, for what a real adapter cannot be made to do on demand:
  * reject a publish, hang or fail an inspection, report a reconnect.
  */
-import { createBroker } from '@brokerkit/core';
+import { createBroker } from '@brokerkit/core/adapter';
 import type { Broker, QueueInfo, QueueInspector, TransportHooks } from '@brokerkit/core';
 
 /** What the test controls. */

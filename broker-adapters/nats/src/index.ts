@@ -6,13 +6,3 @@
  */
 export { createTransport } from './transport.js';
 export type { NatsOptions } from './options.js';
-export {
-  encodeName,
-  decodeName,
-  eventStreamName,
-  queueStreamName,
-  dlqStreamName,
-  consumerName,
-  queueSubject,
-  dlqSubject,
-} from './names.js';

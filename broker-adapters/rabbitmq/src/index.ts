@@ -9,7 +9,6 @@ import type { AdapterFactory } from '@brokerkit/core';
 import { createRabbitMqTransport } from './transport.js';
 
 export type { RabbitMqOptions } from './options.js';
-export { bindingKey, deadLetterQueueName, retryQueueName, DEFAULT_EXCHANGE } from './names.js';
 
 /** The adapter factory `connect` looks up for `amqp://` and `amqps://` URLs. */
 export const createTransport: AdapterFactory = (settings, hooks) => createRabbitMqTransport(settings, hooks);

@@ -3,7 +3,7 @@
  * publish time in milliseconds travels in the `x-brokerkit-ts` header as well (delivery-lag
  * metrics need better than a second).
  */
-import { HEADER } from '@brokerkit/core';
+import { HEADER } from '@brokerkit/core/adapter';
 import type { Headers, OutgoingMessage, RawDelivery } from '@brokerkit/core';
 import type { Message, Options } from 'amqplib';
 
