@@ -27,7 +27,7 @@ import {
   PayloadTooLargeError,
   isBrokerkitError,
   toError,
-} from '@brokerkit/core';
+} from '@brokerkit/core/adapter';
 import { jetStreamErrors } from './nats-internals.js';
 import { PubAckApiError, PubAckNoRespondersError, PubAckTimeoutError } from './pub-acks.js';
 

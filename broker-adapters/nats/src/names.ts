@@ -3,7 +3,7 @@
  * one screen. NATS stream and consumer names cannot contain `.`, `*` or `>`, so logical names are
  * encoded reversibly: `.` → `-`, `-` → `_-`, `_` → `__`.
  */
-import { firstToken } from '@brokerkit/core';
+import { firstToken } from '@brokerkit/core/adapter';
 
 /** Prefix of event streams: one per first topic token. */
 export const EVENT_STREAM_PREFIX = 'BK_EV_';

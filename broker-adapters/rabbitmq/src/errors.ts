@@ -10,7 +10,7 @@ import {
   PayloadTooLargeError,
   isBrokerkitError,
   toError,
-} from '@brokerkit/core';
+} from '@brokerkit/core/adapter';
 import type { BrokerkitError } from '@brokerkit/core';
 
 /** AMQP reply codes brokerkit tells apart. */
