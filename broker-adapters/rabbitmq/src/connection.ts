@@ -1,12 +1,21 @@
 /**
- * One AMQP connection, kept alive: connect with `noDelay`, detect loss, reconnect with backoff
- * and jitter, and let the parts of the transport (publisher, consumers) restore themselves in
- * order before the status goes back to `ready`.
+ * One AMQP connection to one node of a RabbitMQ cluster (or to the one broker), kept alive:
+ * connect with `noDelay`, detect loss, fail over to the other nodes with backoff and jitter, and
+ * let the parts of the transport (publisher, topology, consumers) restore themselves in order
+ * before the status goes back to `ready`. Also relays RabbitMQ's resource alarms
+ * (`connection.blocked` / `connection.unblocked`) to the participants.
+ *
+ * Node order: the URL list rotated from a start chosen at random per transport, so a fleet of
+ * clients spreads over the nodes (and so do the quorum queue leaders they declare, which RabbitMQ
+ * places on the declaring client's node). After losing node `i` the supervisor tries `i+1`,
+ * `i+2`, … and node `i` itself last, one attempt per backoff delay.
  */
 import amqp from 'amqplib';
 import type { Channel, ChannelModel } from 'amqplib';
-import { BrokerUnavailableError, deferred, reconnectDelay, redactUrl, toError } from '@brokerkit/core';
-import type { Deferred, TransportHooks } from '@brokerkit/core';
+import { BrokerUnavailableError, deferred, reconnectDelay, toError } from '@brokerkit/core/adapter';
+import type { TransportHooks } from '@brokerkit/core';
+import type { Deferred } from '@brokerkit/core/adapter';
+import { nodeName } from './names.js';
 import type { ResolvedOptions } from './options.js';
 
 /** A part of the transport that lives on the connection. */
@@ -15,23 +24,57 @@ export interface ConnectionParticipant {
   connected(model: ChannelModel): Promise<void>;
   /** The connection is gone; channels opened on it are dead. */
   lost(error: Error | undefined): void;
+  /** RabbitMQ raised a resource alarm on the connection (memory or disk): publishing is blocked. */
+  blocked?(reason: string): void;
+  /** The alarm is over: publishing may go on. */
+  unblocked?(): void;
 }
 
-/** Owns the connection and its reconnection loop. */
+/** How one supervisor connects, beyond the shared options. */
+export interface SupervisorSettings {
+  /** `connection_name` shown in the management UI. Default: `options.connectionName`. */
+  readonly connectionName?: string;
+  /** Index into the URL list of the first node to try. Default: random. */
+  readonly startAt?: number;
+  /** Report a `connection.blocked` through `hooks.error` (the publishing connection does). */
+  readonly reportBlocked?: boolean;
+}
+
+/** Owns the connection, its failover and reconnection loop. */
 export class ConnectionSupervisor {
+  readonly #nodes: readonly URL[];
+  readonly #names: readonly string[];
+  readonly #connectionName: string;
+  readonly #reportBlocked: boolean;
+  /** Index of the node tried next. */
+  #next: number;
   #model: ChannelModel | undefined;
+  /** Index of the node #model is connected to. */
+  #node = -1;
+  #blocked: string | undefined;
   #ready = false;
   #closed = false;
   #reconnecting = false;
   #waiters: Array<Deferred<ChannelModel>> = [];
   #sleep: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  /** Why the last attempt on each node failed, for the messages of an outage. */
+  readonly #lastFailure = new Map<number, string>();
   readonly #participants: ConnectionParticipant[] = [];
 
   constructor(
-    private readonly url: URL,
+    nodes: URL | readonly URL[],
     private readonly options: ResolvedOptions,
     private readonly hooks: TransportHooks,
-  ) {}
+    settings: SupervisorSettings = {},
+  ) {
+    this.#nodes = nodes instanceof URL ? [nodes] : nodes;
+    if (this.#nodes.length === 0) throw new Error('ConnectionSupervisor needs at least one URL');
+    this.#names = this.#nodes.map(nodeName);
+    this.#connectionName = settings.connectionName ?? options.connectionName;
+    this.#reportBlocked = settings.reportBlocked ?? false;
+    const start = settings.startAt ?? Math.floor(Math.random() * this.#nodes.length);
+    this.#next = ((start % this.#nodes.length) + this.#nodes.length) % this.#nodes.length;
+  }
 
   /** True while connected and restored. */
   get ready(): boolean {
@@ -53,6 +96,21 @@ export class ConnectionSupervisor {
     return this.#model;
   }
 
+  /** The node connected to (`amqp://host:port`, no credentials), undefined during an outage. */
+  get node(): string | undefined {
+    return this.#model ? this.#names[this.#node] : undefined;
+  }
+
+  /** Every node of the list, named without credentials. */
+  get nodes(): readonly string[] {
+    return this.#names;
+  }
+
+  /** The alarm RabbitMQ reported while it blocks publishing on this connection, else undefined. */
+  get blocked(): string | undefined {
+    return this.#blocked;
+  }
+
   /** Add a participant; restored in the order added. */
   join(participant: ConnectionParticipant): void {
     this.#participants.push(participant);
@@ -64,16 +122,45 @@ export class ConnectionSupervisor {
     if (i !== -1) this.#participants.splice(i, 1);
   }
 
-  /** Connect for the first time; rejects with `BK_UNAVAILABLE`. */
+  /**
+   * Connect for the first time: each node once, in order from the start node, within
+   * `connectTimeoutMs` (every attempt gets an equal share of the time left). Rejects with
+   * `BK_UNAVAILABLE` naming every node tried and why it failed.
+   */
   async start(): Promise<void> {
     this.hooks.status('connecting');
-    let model: ChannelModel;
-    try {
-      model = await this.#connectOnce();
-    } catch (cause) {
-      throw new BrokerUnavailableError(`cannot connect to ${redactUrl(this.url)}`, { cause });
+    const n = this.#nodes.length;
+    const deadline = Date.now() + this.options.connectTimeoutMs;
+    const errors: Error[] = [];
+    let model: ChannelModel | undefined;
+    let index = -1;
+    for (let k = 0; k < n && model === undefined && !this.#closed; k++) {
+      index = this.#take();
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.#lastFailure.set(
+          index,
+          `not tried within connectTimeoutMs (${this.options.connectTimeoutMs} ms)`,
+        );
+        continue;
+      }
+      try {
+        model = await this.#connectOnce(index, Math.max(1, Math.floor(left / (n - k))));
+      } catch (error) {
+        errors.push(toError(error));
+      }
     }
-    this.#model = model;
+    if (model === undefined) {
+      this.#closed = true;
+      const cause = errors.length === 1 ? errors[0] : new AggregateError(errors, 'every node failed');
+      throw new BrokerUnavailableError(
+        n === 1
+          ? `cannot connect to RabbitMQ at ${this.#names[0]}: ${this.#lastFailure.get(0) ?? 'closed'}`
+          : `cannot connect to any of the ${n} RabbitMQ nodes: ${this.#describeFailures()}`,
+        { cause },
+      );
+    }
+    this.#adopt(model, index);
     try {
       await this.#restore(model);
     } catch (error) {
@@ -82,6 +169,8 @@ export class ConnectionSupervisor {
       await model.close().catch(() => {});
       throw error;
     }
+    // Lost again while restoring: the reconnection loop already runs and reports `ready` itself.
+    if (this.#model !== model) return;
     this.#ready = true;
     this.hooks.status('ready');
   }
@@ -97,7 +186,7 @@ export class ConnectionSupervisor {
       const i = this.#waiters.indexOf(waiter);
       if (i !== -1) this.#waiters.splice(i, 1);
       waiter.reject(
-        new BrokerUnavailableError(`RabbitMQ at ${redactUrl(this.url)} unreachable for ${timeoutMs} ms`),
+        new BrokerUnavailableError(`RabbitMQ unreachable for ${timeoutMs} ms (${this.#describeOutage()})`),
       );
     }, timeoutMs);
     timer.unref();
@@ -123,7 +212,7 @@ export class ConnectionSupervisor {
 
   /** Stop reconnecting and close the connection. */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed && this.#model === undefined) return;
     this.#closed = true;
     this.#ready = false;
     if (this.#sleep) {
@@ -134,25 +223,54 @@ export class ConnectionSupervisor {
     for (const w of this.#waiters.splice(0)) w.reject(failure);
     const model = this.#model;
     this.#model = undefined;
+    this.#blocked = undefined;
     if (model) await model.close().catch(() => {});
   }
 
-  async #connectOnce(): Promise<ChannelModel> {
-    const target = new URL(this.url.href);
+  /** The index of the node to try now; the one after it is next. */
+  #take(): number {
+    const i = this.#next;
+    this.#next = (i + 1) % this.#nodes.length;
+    return i;
+  }
+
+  async #connectOnce(index: number, timeoutMs: number): Promise<ChannelModel> {
+    const url = this.#nodes[index]!;
+    const target = new URL(url.href);
     if (this.options.heartbeatSeconds !== undefined) {
       target.searchParams.set('heartbeat', String(this.options.heartbeatSeconds));
     }
-    // noDelay: without it Nagle turns every synchronous round trip into ~44 ms (SPEC §3).
-    const model = await amqp.connect(target.href, {
-      noDelay: true,
-      timeout: this.options.connectTimeoutMs,
-      clientProperties: { connection_name: this.options.connectionName },
-    });
+    let model: ChannelModel;
+    try {
+      // noDelay: without it Nagle turns every synchronous round trip into ~44 ms (docs/architecture.md#broker-mappings).
+      model = await amqp.connect(target.href, {
+        noDelay: true,
+        timeout: timeoutMs,
+        clientProperties: { connection_name: this.#connectionName },
+      });
+    } catch (error) {
+      this.#lastFailure.set(index, scrub(toError(error).message, url));
+      throw error;
+    }
+    this.#lastFailure.delete(index);
     model.on('error', () => {
       // Always followed by 'close', which carries the same error.
     });
     model.on('close', (error?: Error) => this.#lost(model, error));
+    model.on('blocked', (reason: string) => this.#onBlocked(model, reason));
+    model.on('unblocked', () => this.#onUnblocked(model));
     return model;
+  }
+
+  /** Make `model` (on node `index`) the connection; the node after it is the next to fail over to. */
+  #adopt(model: ChannelModel, index: number): void {
+    this.#model = model;
+    this.#node = index;
+    this.#next = (index + 1) % this.#nodes.length;
+    this.#blocked = undefined;
+    // A connection.blocked that came in the same read as open-ok was emitted before our listener.
+    const connection = (model as unknown as { connection?: { blocked?: boolean } }).connection;
+    if (connection?.blocked === true) this.#onBlocked(model, 'alarm in effect when connecting');
   }
 
   async #restore(model: ChannelModel): Promise<void> {
@@ -162,12 +280,36 @@ export class ConnectionSupervisor {
     }
   }
 
+  #onBlocked(model: ChannelModel, reason: string): void {
+    if (this.#model !== model || this.#closed) return;
+    const why = reason || 'resource alarm';
+    this.#blocked = why;
+    if (this.#reportBlocked) {
+      this.hooks.error(
+        new BrokerUnavailableError(`RabbitMQ node ${this.#names[this.#node]} blocked publishing: ${why}`),
+      );
+    }
+    for (const participant of [...this.#participants]) participant.blocked?.(why);
+  }
+
+  #onUnblocked(model: ChannelModel): void {
+    if (this.#model !== model || this.#blocked === undefined) return;
+    this.#blocked = undefined;
+    for (const participant of [...this.#participants]) participant.unblocked?.();
+  }
+
   #lost(model: ChannelModel, error: Error | undefined): void {
     if (this.#model !== model) return;
+    const node = this.#names[this.#node]!;
     this.#model = undefined;
     this.#ready = false;
+    this.#blocked = undefined;
     if (this.#closed) return;
-    const cause = error ?? new Error('connection closed');
+    const reason = error ? scrub(error.message, this.#nodes[this.#node]!) : 'closed';
+    this.#lastFailure.set(this.#node, `connection lost: ${reason}`);
+    const cause = new BrokerUnavailableError(`lost the connection to RabbitMQ node ${node}: ${reason}`, {
+      cause: error,
+    });
     for (const participant of this.#participants) participant.lost(cause);
     this.hooks.status('reconnecting', cause);
     if (!this.#reconnecting) void this.#reconnect();
@@ -181,9 +323,10 @@ export class ConnectionSupervisor {
         failures++;
         await this.#pause(reconnectDelay(failures, this.options.reconnect));
         if (this.#closed) return;
+        const index = this.#take();
         let model: ChannelModel;
         try {
-          model = await this.#connectOnce();
+          model = await this.#connectOnce(index, this.options.connectTimeoutMs);
         } catch {
           continue;
         }
@@ -191,7 +334,7 @@ export class ConnectionSupervisor {
           await model.close().catch(() => {});
           return;
         }
-        this.#model = model;
+        this.#adopt(model, index);
         try {
           await this.#restore(model);
         } catch (error) {
@@ -208,6 +351,18 @@ export class ConnectionSupervisor {
     }
   }
 
+  #describeFailures(): string {
+    return this.#names.map((name, i) => `${name} (${this.#lastFailure.get(i) ?? 'not tried'})`).join(', ');
+  }
+
+  #describeOutage(): string {
+    if (this.#nodes.length === 1) {
+      const why = this.#lastFailure.get(0);
+      return `${this.#names[0]}${why ? `: ${why}` : ''}`;
+    }
+    return `nodes ${this.#describeFailures()}`;
+  }
+
   #pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -216,5 +371,24 @@ export class ConnectionSupervisor {
       }, ms);
       this.#sleep = { timer, wake: resolve };
     });
+  }
+}
+
+/** A client error's text without the URL's password or user name, should it ever quote them. */
+function scrub(text: string, url: URL): string {
+  let out = text;
+  for (const secret of [url.password, url.username]) {
+    if (secret.length >= 3) out = out.split(secret).join('***');
+    const decoded = safeDecode(secret);
+    if (decoded.length >= 3 && decoded !== secret) out = out.split(decoded).join('***');
+  }
+  return out;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
   }
 }

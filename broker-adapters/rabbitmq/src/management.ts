@@ -2,8 +2,12 @@
  * The little of RabbitMQ's management HTTP API brokerkit uses: queue listings with arguments and
  * unacknowledged counts (AMQP itself cannot tell in-flight numbers or list queues). Its numbers
  * are refreshed by the server every few seconds (`collect_statistics_interval`, 5 s by default).
+ *
+ * On a cluster every node's management API answers for the whole cluster: given one URL per node,
+ * the client sends each request to the node that answered last and moves on to the next ones
+ * when it is unreachable (or answers 5xx, as a node does while it boots).
  */
-import { BrokerError, BrokerUnavailableError, redactUrl } from '@brokerkit/core';
+import { BrokerError, BrokerUnavailableError } from '@brokerkit/core/adapter';
 
 /** One queue as the management API reports it (only the fields brokerkit reads). */
 export interface ManagedQueue {
@@ -28,21 +32,43 @@ interface QueueJson {
 const COLUMNS = 'name,arguments,messages_ready,messages_unacknowledged,messages,consumers';
 const REQUEST_TIMEOUT_MS = 5_000;
 
-/** A client for the management API at `baseUrl` (credentials in the URL, as for amqp://). */
-export class ManagementClient {
-  readonly #base: string;
-  readonly #authorization: string;
-  readonly #vhost: string;
+interface Endpoint {
+  /** Base URL without credentials or trailing slash. */
+  readonly base: string;
+  readonly authorization: string;
+}
 
-  constructor(baseUrl: URL, vhost: string) {
-    const user = decodeURIComponent(baseUrl.username || 'guest');
-    const password = decodeURIComponent(baseUrl.password || 'guest');
-    this.#authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    const clean = new URL(baseUrl.href);
-    clean.username = '';
-    clean.password = '';
-    this.#base = clean.href.replace(/\/+$/, '');
+/**
+ * A client for the management API at `baseUrl` (credentials in the URL, as for amqp://), or at
+ * the first answering one of several (one per cluster node).
+ */
+export class ManagementClient {
+  readonly #endpoints: readonly Endpoint[];
+  readonly #vhost: string;
+  /** The endpoint that answered last: tried first. */
+  #current = 0;
+
+  constructor(baseUrls: URL | readonly URL[], vhost: string) {
+    const list = baseUrls instanceof URL ? [baseUrls] : baseUrls;
+    if (list.length === 0) throw new Error('ManagementClient needs at least one URL');
+    this.#endpoints = list.map((baseUrl) => {
+      const user = decodeURIComponent(baseUrl.username || 'guest');
+      const password = decodeURIComponent(baseUrl.password || 'guest');
+      const clean = new URL(baseUrl.href);
+      clean.username = '';
+      clean.password = '';
+      clean.search = '';
+      return {
+        base: clean.href.replace(/\/+$/, ''),
+        authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+      };
+    });
     this.#vhost = encodeURIComponent(vhost);
+  }
+
+  /** The management API base URL requests go to first (no credentials). */
+  get endpoint(): string {
+    return this.#endpoints[this.#current]!.base;
   }
 
   /** Every queue of the vhost. */
@@ -58,18 +84,44 @@ export class ManagementClient {
     return row ? toManagedQueue(row) : undefined;
   }
 
+  /** GET `path` from the first endpoint that answers, starting with the one that answered last. */
   async #get(path: string, allowNotFound = false): Promise<unknown> {
-    let response: Response;
-    try {
-      response = await fetch(this.#base + path, {
-        headers: { authorization: this.#authorization, accept: 'application/json' },
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-    } catch (cause) {
-      throw new BrokerUnavailableError(`RabbitMQ management API at ${redactUrl(this.#base)} unreachable`, {
-        cause,
-      });
+    const n = this.#endpoints.length;
+    const failures: string[] = [];
+    const causes: unknown[] = [];
+    for (let k = 0; k < n; k++) {
+      const index = (this.#current + k) % n;
+      const endpoint = this.#endpoints[index]!;
+      let response: Response;
+      try {
+        response = await fetch(endpoint.base + path, {
+          headers: { authorization: endpoint.authorization, accept: 'application/json' },
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
+      } catch (cause) {
+        failures.push(`${endpoint.base} unreachable`);
+        causes.push(cause);
+        continue;
+      }
+      // A node that is booting or has lost its cluster answers 5xx: another node may know.
+      if (response.status >= 500 && k < n - 1) {
+        failures.push(`${endpoint.base} answered ${response.status}`);
+        await response.body?.cancel();
+        continue;
+      }
+      this.#current = index;
+      return this.#read(response, path, allowNotFound);
     }
+    const cause = causes.length === 1 ? causes[0] : new AggregateError(causes, 'every endpoint failed');
+    throw new BrokerUnavailableError(
+      n === 1
+        ? `RabbitMQ management API at ${this.#endpoints[0]!.base} unreachable`
+        : `no RabbitMQ management API answered: ${failures.join(', ')}`,
+      { cause },
+    );
+  }
+
+  async #read(response: Response, path: string, allowNotFound: boolean): Promise<unknown> {
     if (allowNotFound && response.status === 404) {
       await response.body?.cancel();
       return undefined;

@@ -99,3 +99,12 @@ export function sendDelayBucket(delayMs: number): number {
   if (delayMs <= 1) return 1;
   return 2 ** Math.ceil(Math.log2(delayMs));
 }
+
+/**
+ * How a node is named in errors and events: scheme, host and port, never credentials (not even
+ * the user name) or query, e.g. `amqp://10.0.0.2:5672`.
+ */
+export function nodeName(url: URL): string {
+  const port = url.port || (url.protocol === 'amqps:' ? '5671' : '5672');
+  return `${url.protocol}//${url.hostname}:${port}`;
+}

@@ -11,14 +11,15 @@ export interface RabbitMqOptions {
   exchange?: string;
   /**
    * Queue type of durable queues (groups, work queues, their retry and dead-letter companions).
-   * Default `classic`. Ephemeral subscriptions always use exclusive classic queues (RabbitMQ
-   * refuses exclusive quorum queues).
+   * Default `classic` for one URL, `quorum` (replicated) for a cluster's list of URLs. Ephemeral
+   * subscriptions always use exclusive classic queues (RabbitMQ refuses exclusive quorum queues).
    */
   queueType?: 'classic' | 'quorum';
   /**
-   * Management HTTP API, e.g. `http://guest:guest@127.0.0.1:15672`. Enables `inFlight` numbers
-   * and `listQueues()` across processes; without it `inFlight` is `null` and `listQueues()`
-   * lists the queues this process declared.
+   * Management HTTP API, e.g. `http://guest:guest@127.0.0.1:15672`, or a comma-separated list of
+   * one per cluster node (later entries without credentials take the first one's): requests go to
+   * the first that answers. Enables `inFlight` numbers and `listQueues()` across processes;
+   * without it `inFlight` is `null` and `listQueues()` lists the queues this process declared.
    */
   managementUrl?: string;
   /**
@@ -46,7 +47,10 @@ export interface ResolvedOptions {
   readonly codec: Codec;
   readonly exchange: string;
   readonly queueType: 'classic' | 'quorum';
+  /** The first management API URL, if any. */
   readonly managementUrl: URL | undefined;
+  /** Every management API URL given (one per node of a cluster), in order. */
+  readonly managementUrls: readonly URL[];
   readonly maxMessageBytes: number;
   readonly heartbeatSeconds: number | undefined;
   readonly connectionName: string;
@@ -77,25 +81,17 @@ export function resolveOptions(settings: BrokerSettings): ResolvedOptions {
       `rabbitmq.exchange must be a non-empty name not starting with "amq.", got ${String(exchange)}`,
     );
   }
-  const queueType = own.queueType ?? 'classic';
+  // A cluster replicates durable state by default (docs/architecture.md#clusters); one node keeps classic queues.
+  const queueType = own.queueType ?? (settings.urls.length > 1 ? 'quorum' : 'classic');
   if (queueType !== 'classic' && queueType !== 'quorum') {
     throw new ValidationError(`rabbitmq.queueType must be "classic" or "quorum", got ${String(queueType)}`);
   }
-  let managementUrl: URL | undefined;
-  if (own.managementUrl !== undefined) {
-    try {
-      managementUrl = new URL(own.managementUrl);
-    } catch (cause) {
-      throw new ValidationError('rabbitmq.managementUrl is not a valid URL', { cause });
-    }
-    if (managementUrl.protocol !== 'http:' && managementUrl.protocol !== 'https:') {
-      throw new ValidationError('rabbitmq.managementUrl must be an http(s) URL');
-    }
-  }
+  const managementUrls = own.managementUrl === undefined ? [] : parseManagementUrls(own.managementUrl);
   return {
     exchange,
     queueType,
-    managementUrl,
+    managementUrl: managementUrls[0],
+    managementUrls,
     maxMessageBytes: Math.min(
       integerOption('rabbitmq.maxMessageBytes', own.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
       settings.maxPayloadBytes ?? Number.MAX_SAFE_INTEGER,
@@ -112,4 +108,32 @@ export function resolveOptions(settings: BrokerSettings): ResolvedOptions {
     maxBufferedPublishes: settings.maxBufferedPublishes,
     reconnect: settings.reconnect,
   };
+}
+
+/** `rabbitmq.managementUrl`: one URL or a comma-separated list; later ones inherit the first one's credentials. */
+function parseManagementUrls(value: unknown): URL[] {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ValidationError('rabbitmq.managementUrl must be a non-empty string');
+  }
+  const urls = value.split(',').map((part, i) => {
+    let url: URL;
+    try {
+      url = new URL(part.trim());
+    } catch (cause) {
+      // The value may hold credentials: never echo it.
+      throw new ValidationError(`rabbitmq.managementUrl entry ${i + 1} is not a valid URL`, { cause });
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ValidationError('rabbitmq.managementUrl must be an http(s) URL');
+    }
+    return url;
+  });
+  const first = urls[0]!;
+  for (const url of urls.slice(1)) {
+    if (url.username === '' && url.password === '') {
+      url.username = first.username;
+      url.password = first.password;
+    }
+  }
+  return urls;
 }

@@ -13,8 +13,19 @@
  * suspect: confirms are asynchronous, so order does not tell which one it was. The suspects are
  * then sent again one at a time (new publishes wait meanwhile): the culprit is the one whose
  * channel dies while it is alone in flight, and it alone fails, with RabbitMQ's error as `cause`.
+ *
+ * While RabbitMQ blocks the connection (a memory or disk alarm, `connection.blocked`), nothing is
+ * written to it: publishes wait in the same bounded buffer as during an outage and reject with
+ * `BK_UNAVAILABLE` at their deadline. Writing would make the broker stop reading the socket
+ * altogether, and every later publish would only time out behind it.
+ *
+ * A nack means RabbitMQ could not take the message for now: on a cluster, a quorum queue without a
+ * leader (during an election), or a full queue that rejects publishes. A confirm channel opened
+ * during an election can keep nacking after it (RabbitMQ 3.10 channels may stick to the dead
+ * leader), so a nack retires the channel: a fresh one is opened after a short backoff and the
+ * nacked publish is sent again on it, until its deadline (then `BK_UNAVAILABLE`).
  */
-import { BrokerError, BrokerUnavailableError, TimeoutError, toError } from '@brokerkit/core';
+import { BrokerError, BrokerUnavailableError, TimeoutError, toError } from '@brokerkit/core/adapter';
 import type { TransportHooks } from '@brokerkit/core';
 import type { Channel, ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { ConnectionParticipant, ConnectionSupervisor } from './connection.js';
@@ -37,12 +48,16 @@ export interface PublishRequest {
 const SWEEP_MS = 50;
 /** A publish is sent on at most this many channels before its failure is reported. */
 const MAX_SENDS = 5;
+/** Backoff before a confirm channel retired after a nack is replaced: first, and at most. */
+const RECYCLE_MIN_MS = 50;
+const RECYCLE_MAX_MS = 1_000;
 const NACKED = 'message nacked';
 const RESOLVED = Promise.resolve();
 
 class Pending {
   settled = false;
   sends = 0;
+  nacks = 0;
   returned = false;
   returns = 0;
   channel: ConfirmChannel | undefined;
@@ -66,9 +81,14 @@ export class Publisher implements ConnectionParticipant {
   #confirmChannel: ConfirmChannel | undefined;
   #fastChannel: Channel | undefined;
   #drain: Promise<void> | undefined;
+  /** The alarm RabbitMQ blocks publishing with, while it does. */
+  #blocked: string | undefined;
   #lastChannelError: Error | undefined;
   /** Why RabbitMQ closed a confirm channel, when it refused a publish. */
   readonly #refusals = new WeakMap<Channel, Error>();
+  /** Confirm channels retired after a nack (their closing is not a failed send). */
+  readonly #retired = new WeakSet<Channel>();
+  #recycleMs = RECYCLE_MIN_MS;
   /** Publishes in flight on a channel RabbitMQ closed with a refusal, to send one at a time. */
   #suspects: Pending[] = [];
   /** The suspect in flight alone right now. */
@@ -101,7 +121,17 @@ export class Publisher implements ConnectionParticipant {
   lost(): void {
     this.#confirmChannel = undefined;
     this.#fastChannel = undefined;
+    this.#blocked = undefined;
     // Unconfirmed publishes come back through their callbacks ("channel closed") and wait.
+  }
+
+  blocked(reason: string): void {
+    this.#blocked = reason;
+  }
+
+  unblocked(): void {
+    this.#blocked = undefined;
+    this.#continue();
   }
 
   /**
@@ -109,12 +139,12 @@ export class Publisher implements ConnectionParticipant {
    * throws synchronously.
    */
   publish(request: PublishRequest, confirm: boolean, timeoutMs: number): Promise<void> {
-    if (!confirm) {
+    if (!confirm && this.#blocked === undefined) {
       const fast = this.#fastChannel;
       if (fast !== undefined) {
         try {
           const ok = fast.publish(request.exchange, request.routingKey, request.content, request.properties);
-          return ok ? RESOLVED : this.#drained(fast);
+          return ok ? RESOLVED : this.#drained(fast, request, timeoutMs);
         } catch {
           // The channel closed under us: wait for the next one like any publish.
         }
@@ -157,18 +187,22 @@ export class Publisher implements ConnectionParticipant {
   #outcome(pending: Pending, error: unknown, probe: boolean): void {
     if (pending.settled) return this.#checkIdle();
     if (error === null || error === undefined) {
+      this.#recycleMs = RECYCLE_MIN_MS;
       if (pending.returned) this.#returned(pending);
       else this.#settle(pending);
       return;
     }
     const e = toError(error);
     if (e.message === NACKED) {
-      this.#settle(
-        pending,
-        new BrokerError(`RabbitMQ refused the message (nack) to ${describe(pending.request)}`, { cause: e }),
-      );
+      pending.nacks++;
+      pending.sends--; // refused for now, not lost with a channel
+      if (pending.channel) this.#retire(pending.channel);
+      if (pending.deadline <= Date.now()) this.#settle(pending, this.#unavailable(pending, e));
+      else this.#wait(pending); // sent again on the fresh channel
       return;
     }
+    // Closed by us after a nack on another publish: not a failed send.
+    if (pending.channel && this.#retired.has(pending.channel)) pending.sends--;
     const refusal = pending.channel && this.#refusals.get(pending.channel);
     if (refusal !== undefined) {
       // Alone in flight: this is the one RabbitMQ refused. Otherwise one of several suspects.
@@ -192,15 +226,16 @@ export class Publisher implements ConnectionParticipant {
     else this.#wait(pending);
   }
 
-  /** The channel new publishes may use now: none during an outage or while suspects are tried. */
+  /** The channel new publishes may use now: none during an outage, an alarm or while suspects are tried. */
   #sendable(): ConfirmChannel | undefined {
+    if (this.#blocked !== undefined) return undefined;
     return this.#suspects.length > 0 || this.#probe !== undefined ? undefined : this.#confirmChannel;
   }
 
   /** Try the next suspect alone, or, once none is left, release the publishes that waited. */
   #continue(): void {
     const channel = this.#confirmChannel;
-    if (channel === undefined || this.#probe !== undefined) return;
+    if (channel === undefined || this.#probe !== undefined || this.#blocked !== undefined) return;
     let next = this.#suspects.shift();
     while (next !== undefined && next.settled) next = this.#suspects.shift();
     if (next !== undefined) {
@@ -232,10 +267,14 @@ export class Publisher implements ConnectionParticipant {
 
   #wait(pending: Pending): void {
     if (this.#waiting.length >= this.maxBuffered) {
+      const why =
+        this.#blocked !== undefined
+          ? `RabbitMQ node ${this.supervisor.node ?? '?'} blocks publishing (${this.#blocked})`
+          : 'RabbitMQ is unreachable';
       this.#settle(
         pending,
         new BrokerUnavailableError(
-          `RabbitMQ is unreachable and ${this.maxBuffered} publishes are already waiting (maxBufferedPublishes)`,
+          `${why} and ${this.maxBuffered} publishes are already waiting (maxBufferedPublishes)`,
         ),
       );
       return;
@@ -284,24 +323,61 @@ export class Publisher implements ConnectionParticipant {
   }
 
   async #openChannels(model: ChannelModel): Promise<void> {
-    const confirm = await model.createConfirmChannel();
+    const confirm = await this.#createConfirmChannel(model);
     const fast = await model.createChannel();
+    fast.on('error', (error: Error) => (this.#lastChannelError = error));
+    fast.prependListener('close', () => this.#channelClosed(fast, model));
+    this.#confirmChannel = confirm;
+    this.#fastChannel = fast;
+    this.#continue();
+  }
+
+  async #createConfirmChannel(model: ChannelModel): Promise<ConfirmChannel> {
+    const confirm = await model.createConfirmChannel();
     confirm.on('error', (error: Error) => {
       this.#lastChannelError = error;
       const code = replyCode(error);
       if (code === AMQP.PRECONDITION_FAILED || code === AMQP.ACCESS_REFUSED)
         this.#refusals.set(confirm, error);
     });
-    fast.on('error', (error: Error) => (this.#lastChannelError = error));
     confirm.on('return', (message: Message) => this.#onReturn(message));
     await confirm.assertExchange(this.exchange, 'topic', { durable: true });
     // Prepended: the channel must be gone before amqplib fails its unconfirmed callbacks, so none
     // of them is sent again on the dead channel.
     confirm.prependListener('close', () => this.#channelClosed(confirm, model));
-    fast.prependListener('close', () => this.#channelClosed(fast, model));
-    this.#confirmChannel = confirm;
-    this.#fastChannel = fast;
-    this.#continue();
+    return confirm;
+  }
+
+  /**
+   * Retire the confirm channel after a nack: publishes wait, the channel is closed (its other
+   * unconfirmed publishes come back and are sent again: at-least-once), and a fresh one is opened
+   * after a backoff that doubles up to 1 s while nacks go on.
+   */
+  #retire(channel: ConfirmChannel): void {
+    const model = this.supervisor.current;
+    if (channel !== this.#confirmChannel || model === undefined) return;
+    this.#retired.add(channel);
+    this.#confirmChannel = undefined;
+    channel.close().catch(() => {});
+    const delay = this.#recycleMs;
+    this.#recycleMs = Math.min(RECYCLE_MAX_MS, delay * 2);
+    setTimeout(() => {
+      if (this.supervisor.current !== model || this.#confirmChannel !== undefined) return;
+      this.#createConfirmChannel(model).then(
+        (confirm) => {
+          if (this.supervisor.current !== model || this.#confirmChannel !== undefined) {
+            confirm.close().catch(() => {});
+            return;
+          }
+          this.#confirmChannel = confirm;
+          this.#continue();
+        },
+        (error: unknown) => {
+          if (this.supervisor.current === model)
+            this.hooks.error(mapAmqpError(error, 'reopening the publish channel'));
+        },
+      );
+    }, delay);
   }
 
   /** A channel closed while its connection lives on (a channel error): open fresh ones. */
@@ -360,7 +436,12 @@ export class Publisher implements ConnectionParticipant {
     }
   }
 
-  #drained(channel: Channel): Promise<void> {
+  /**
+   * Written to amqplib's buffer, which is full: resolve once the socket drains (or the channel
+   * closes), reject with `BK_TIMEOUT` if that takes longer than `timeoutMs` (a broker that stopped
+   * reading, e.g. one blocked by an alarm before the client heard of it).
+   */
+  #drained(channel: Channel, request: PublishRequest, timeoutMs: number): Promise<void> {
     this.#drain ??= new Promise<void>((resolve) => {
       const done = () => {
         channel.off('drain', done);
@@ -371,7 +452,23 @@ export class Publisher implements ConnectionParticipant {
       channel.on('drain', done);
       channel.on('close', done);
     });
-    return this.#drain;
+    const drain = this.#drain;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new TimeoutError(
+              `${describe(request)}: the connection did not drain within ${timeoutMs} ms (confirm: false)`,
+            ),
+          ),
+        timeoutMs,
+      );
+      timer.unref();
+      void drain.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   #startSweep(): void {
@@ -393,14 +490,8 @@ export class Publisher implements ConnectionParticipant {
       const keep: Pending[] = [];
       for (const p of this.#waiting) {
         if (p.settled) continue;
-        if (p.deadline <= now) {
-          this.#settle(
-            p,
-            new BrokerUnavailableError(
-              `RabbitMQ unreachable: ${describe(p.request)} not confirmed within ${p.timeoutMs} ms`,
-            ),
-          );
-        } else keep.push(p);
+        if (p.deadline <= now) this.#settle(p, this.#unavailable(p, undefined));
+        else keep.push(p);
       }
       this.#waiting = keep;
     }
@@ -426,8 +517,31 @@ export class Publisher implements ConnectionParticipant {
     this.#checkIdle();
   }
 
-  #timeout(p: Pending): TimeoutError {
+  /** Past its deadline without a confirm: `BK_UNAVAILABLE` while blocked or refused, else `BK_TIMEOUT`. */
+  #timeout(p: Pending): TimeoutError | BrokerUnavailableError {
+    if (this.#blocked !== undefined || p.nacks > 0) return this.#unavailable(p, undefined);
     return new TimeoutError(`${describe(p.request)} not confirmed within ${p.timeoutMs} ms`);
+  }
+
+  /** Past its deadline while waiting for a connection, refused (nack), or while RabbitMQ blocks publishing. */
+  #unavailable(p: Pending, nack: Error | undefined): BrokerUnavailableError {
+    if (p.nacks > 0) {
+      return new BrokerUnavailableError(
+        `RabbitMQ refused ${describe(p.request)} (nack, ${p.nacks}×) until its deadline of ${p.timeoutMs} ms: ` +
+          'a quorum queue without a leader, or a full queue that rejects publishes',
+        nack ? { cause: nack } : undefined,
+      );
+    }
+    if (this.#blocked !== undefined) {
+      return new BrokerUnavailableError(
+        `RabbitMQ node ${this.supervisor.node ?? '?'} blocks publishing (${this.#blocked}): ${describe(p.request)} not confirmed within ${p.timeoutMs} ms`,
+      );
+    }
+    const node = this.supervisor.node;
+    const where = node ? `restoring the connection to ${node}` : this.supervisor.nodes.join(', ');
+    return new BrokerUnavailableError(
+      `RabbitMQ unreachable (${where}): ${describe(p.request)} not confirmed within ${p.timeoutMs} ms`,
+    );
   }
 }
 

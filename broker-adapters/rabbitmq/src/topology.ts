@@ -24,7 +24,14 @@ export function durableQueueOptions(role: QueueRole, queueType: 'classic' | 'quo
   return { durable: true, arguments: args };
 }
 
-/** Arguments of a retry bucket: hold for `delayMs`, then dead-letter back to `origin`. */
+/**
+ * Arguments of a retry bucket: hold for `delayMs`, then dead-letter back to `origin`.
+ *
+ * A quorum bucket dead-letters `at-least-once` (RabbitMQ 3.10+): an expired message stays in the
+ * bucket until the origin queue confirmed it, so a node killed mid-transfer loses nothing (the
+ * default, at-most-once, forgets it once sent). RabbitMQ only honours that strategy with
+ * `x-overflow: reject-publish`; without a length limit nothing is ever rejected.
+ */
 export function bucketQueueOptions(
   origin: string,
   delayMs: number,
@@ -36,7 +43,11 @@ export function bucketQueueOptions(
     'x-dead-letter-exchange': '',
     'x-dead-letter-routing-key': origin,
   };
-  if (durable && queueType === 'quorum') args['x-queue-type'] = 'quorum';
+  if (durable && queueType === 'quorum') {
+    args['x-queue-type'] = 'quorum';
+    args['x-dead-letter-strategy'] = 'at-least-once';
+    args['x-overflow'] = 'reject-publish';
+  }
   return durable ? { durable: true, arguments: args } : { durable: false, exclusive: true, arguments: args };
 }
 

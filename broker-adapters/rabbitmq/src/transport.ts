@@ -1,9 +1,14 @@
 /**
- * The RabbitMQ {@link Transport}: composes the connection supervisor, the publisher, the topology
+ * The RabbitMQ {@link Transport}: composes the connection supervisors, the publisher, the topology
  * cache, one consumer per subscription and the inspector. Core does validation, codec,
  * middleware, retry decisions and the closed state; this file only maps them onto AMQP.
+ *
+ * Two connections, to the same node while both can: one publishes, the other consumes and
+ * declares. A memory or disk alarm blocks publishing connections (RabbitMQ stops reading them),
+ * and consumers must keep acking meanwhile, which is what drains the broker (RabbitMQ's own
+ * advice: separate connections for publishers and consumers).
  */
-import { PayloadTooLargeError } from '@brokerkit/core';
+import { PayloadTooLargeError } from '@brokerkit/core/adapter';
 import type {
   BrokerSettings,
   ConsumerSpec,
@@ -25,12 +30,18 @@ import { sendDelayBucket } from './names.js';
 import { resolveOptions } from './options.js';
 import type { ResolvedOptions } from './options.js';
 import { Publisher } from './publisher.js';
+import { CombinedStatus } from './status.js';
 import { Topology } from './topology.js';
 
 class RabbitMqTransport implements Transport {
   readonly adapter = 'rabbitmq';
+  /** CloudEvents attributes as `cloudEvents_*` entries of the AMQP headers table (README). */
+  readonly cloudEventsBinding = 'amqp';
   readonly inspector: RabbitInspector;
+  /** Consumers, declarations and inspection. */
   readonly #supervisor: ConnectionSupervisor;
+  /** Publishes (and the retries and dead letters consumers publish). */
+  readonly #publishing: ConnectionSupervisor;
   readonly #publisher: Publisher;
   readonly #topology: Topology;
   readonly #context: ConsumerContext;
@@ -41,11 +52,19 @@ class RabbitMqTransport implements Transport {
     hooks: TransportHooks,
   ) {
     const url = options.urls[0]!;
-    this.#supervisor = new ConnectionSupervisor(url, options, hooks);
-    this.#publisher = new Publisher(this.#supervisor, options.exchange, options.maxBufferedPublishes, hooks);
+    const status = new CombinedStatus(hooks, 2);
+    // Both start on the same node, picked at random (see connection.ts), and fail over in the same order.
+    const startAt = Math.floor(Math.random() * options.urls.length);
+    this.#supervisor = new ConnectionSupervisor(options.urls, options, status.hooksFor(0), { startAt });
+    this.#publishing = new ConnectionSupervisor(options.urls, options, status.hooksFor(1), {
+      startAt,
+      connectionName: `${options.connectionName} publish`,
+      reportBlocked: true,
+    });
+    this.#publisher = new Publisher(this.#publishing, options.exchange, options.maxBufferedPublishes, hooks);
     this.#topology = new Topology(this.#supervisor, options);
-    // Restored in this order after a reconnection: publish channels first, then the cache, then consumers.
-    this.#supervisor.join(this.#publisher);
+    this.#publishing.join(this.#publisher);
+    // Restored in this order after a reconnection: the declaration cache first, then consumers.
     this.#supervisor.join(this.#topology);
     this.#context = {
       supervisor: this.#supervisor,
@@ -54,9 +73,10 @@ class RabbitMqTransport implements Transport {
       options,
       hooks,
     };
-    const management = options.managementUrl
-      ? new ManagementClient(options.managementUrl, vhostOf(url))
-      : undefined;
+    const management =
+      options.managementUrls.length > 0
+        ? new ManagementClient(options.managementUrls, vhostOf(url))
+        : undefined;
     this.inspector = new RabbitInspector(
       this.#supervisor,
       this.#topology,
@@ -66,8 +86,17 @@ class RabbitMqTransport implements Transport {
     );
   }
 
-  start(): Promise<void> {
-    return this.#supervisor.start();
+  async start(): Promise<void> {
+    const started = await Promise.allSettled([this.#supervisor.start(), this.#publishing.start()]);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed === undefined) return;
+    await Promise.allSettled([this.#publisher.close(), this.#supervisor.close(), this.#publishing.close()]);
+    throw failed.reason;
+  }
+
+  /** The nodes the two connections are on right now (no credentials), for tests and diagnostics. */
+  get nodes(): { consuming: string | undefined; publishing: string | undefined } {
+    return { consuming: this.#supervisor.node, publishing: this.#publishing.node };
   }
 
   publish(message: OutgoingMessage, options: TransportPublishOptions): Promise<void> {
@@ -150,7 +179,7 @@ class RabbitMqTransport implements Transport {
     await Promise.allSettled([...this.#consumers].map((c) => c.close()));
     await this.#publisher.idle();
     await this.#publisher.close();
-    await this.#supervisor.close();
+    await Promise.all([this.#supervisor.close(), this.#publishing.close()]);
   }
 
   async #startConsumer(
