@@ -33,7 +33,7 @@ export function connectionOptions(
     // A stack captured per request was a quarter of a confirmed publish's CPU; errors are
     // mapped to brokerkit errors with the client error as cause anyway.
     noAsyncTraces: true,
-    maxPingOut: 2,
+    maxPingOut: nats.maxPingOut,
   };
 }
 
@@ -43,6 +43,8 @@ export class Connection {
   #closed = false;
   /** Called after every reconnect (durable members pull again: the server forgot their requests). */
   readonly onReconnect = new Set<() => void>();
+  /** Called when the connection is lost, with the node it was on (`host:port`). */
+  readonly onDisconnect = new Set<(server: string) => void>();
   #waiters = new Set<{ wake: () => void; fail: (e: Error) => void }>();
 
   private constructor(
@@ -81,6 +83,7 @@ export class Connection {
       switch (s.type) {
         case 'disconnect':
           this.#connected = false;
+          for (const listener of this.onDisconnect) listener(s.server);
           this.hooks.status('reconnecting', new Error(`disconnected from NATS at ${s.server}`));
           break;
         case 'reconnect':

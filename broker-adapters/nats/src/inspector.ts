@@ -14,8 +14,9 @@ import {
   type DeadLetter,
   type QueueInfo,
   type QueueInspector,
-} from '@brokerkit/core';
-import { isNotFound, mapManagementError } from './errors.js';
+} from '@brokerkit/core/adapter';
+import { isNotFound } from './errors.js';
+import { mapClusterManagementError as mapManagementError } from './cluster-errors.js';
 import {
   DLQ_STREAM_PREFIX,
   QUEUE_STREAM_PREFIX,

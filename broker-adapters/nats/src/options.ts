@@ -7,6 +7,8 @@ const OWN_KEYS: ReadonlySet<string> = new Set([
   'ackWaitMs',
   'heartbeatMs',
   'pingIntervalMs',
+  'maxPingOut',
+  'replicas',
   'pubAckTimeoutMs',
   'duplicateWindowMs',
   'maxPendingEphemeral',
@@ -22,8 +24,21 @@ export interface NatsOptions {
   ackWaitMs?: number;
   /** Idle heartbeat of pull requests (they expire after twice this): how fast a lost request is noticed. Default 2 000 ms. */
   heartbeatMs?: number;
-  /** Client ping interval: how fast a silent (half-open) connection is noticed. Default 10 000 ms. */
+  /**
+   * Client ping interval. A server that stops answering (a half-open connection, a paused or
+   * hung node) is given up after `maxPingOut` unanswered pings, i.e. between
+   * `pingIntervalMs × maxPingOut` and `pingIntervalMs × (maxPingOut + 1)` after it went silent; the
+   * client then reconnects (to another node of a cluster). Default 5 000 ms.
+   */
   pingIntervalMs?: number;
+  /** Unanswered pings before the connection is considered dead (see `pingIntervalMs`). Default 2. */
+  maxPingOut?: number;
+  /**
+   * Replicas (`num_replicas`) of the streams brokerkit creates: events, work queues, dead
+   * letters; consumers inherit their stream's. An integer 1..5. Default: 1 for one URL; for a
+   * cluster list the number of URLs, at most 3. Streams that exist already keep theirs.
+   */
+  replicas?: number;
   /** Longest wait for one PubAck before the publish is retried (same `Nats-Msg-Id`). Default 5 000 ms. */
   pubAckTimeoutMs?: number;
   /** JetStream de-duplication window of the streams brokerkit creates. Default 120 000 ms. */
@@ -44,6 +59,18 @@ declare module '@brokerkit/core' {
 /** {@link NatsOptions} with defaults applied. */
 export type ResolvedNatsOptions = Readonly<Required<NatsOptions>>;
 
+/** The most replicas JetStream allows for a stream. */
+export const MAX_REPLICAS = 5;
+
+/**
+ * Replicas of brokerkit's streams for a node list of `urlCount` URLs: one node keeps 1, a cluster
+ * gets 3 (or the number of URLs when fewer are listed). The listed URLs are taken as the cluster's
+ * size: a cluster of 5 reached through 3 URLs gets 3, the usual JetStream choice.
+ */
+export function defaultReplicas(urlCount: number): number {
+  return urlCount > 1 ? Math.min(3, urlCount) : 1;
+}
+
 function positive(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
@@ -53,15 +80,23 @@ function positive(name: string, value: unknown, fallback: number): number {
 }
 
 /** Apply defaults and validate. */
-export function resolveNatsOptions(options: NatsOptions | undefined): ResolvedNatsOptions {
+export function resolveNatsOptions(options: NatsOptions | undefined, urlCount = 1): ResolvedNatsOptions {
   const o = options ?? {};
   assertKnownKeys(o, OWN_KEYS, 'nats options');
   if (o.name !== undefined && typeof o.name !== 'string')
     throw new ValidationError('nats.name must be a string');
+  const replicas = o.replicas ?? defaultReplicas(urlCount);
+  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) {
+    throw new ValidationError(
+      `nats.replicas must be an integer from 1 to ${MAX_REPLICAS}, got ${String(o.replicas)}`,
+    );
+  }
   return {
     ackWaitMs: positive('ackWaitMs', o.ackWaitMs, 30_000),
     heartbeatMs: positive('heartbeatMs', o.heartbeatMs, 2_000),
-    pingIntervalMs: positive('pingIntervalMs', o.pingIntervalMs, 10_000),
+    pingIntervalMs: positive('pingIntervalMs', o.pingIntervalMs, 5_000),
+    maxPingOut: positive('maxPingOut', o.maxPingOut, 2),
+    replicas,
     pubAckTimeoutMs: positive('pubAckTimeoutMs', o.pubAckTimeoutMs, 5_000),
     duplicateWindowMs: positive('duplicateWindowMs', o.duplicateWindowMs, 120_000),
     maxPendingEphemeral: positive('maxPendingEphemeral', o.maxPendingEphemeral, 65_536),

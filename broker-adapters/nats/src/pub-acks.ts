@@ -14,8 +14,10 @@
  * not the request, so they reach the connection's status stream but not the waiting publish,
  * which ends on its timeout (`BK_TIMEOUT` / `BK_UNAVAILABLE`) rather than at once.
  */
-import { createInbox } from '@nats-io/transport-node';
+import { createInbox, errors } from '@nats-io/transport-node';
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import type { ApiError } from '@nats-io/jetstream';
 import { ClosedError } from '@brokerkit/core';
 
 /** The server's answer to a stored message. */
@@ -25,25 +27,46 @@ export interface PubAck {
   readonly duplicate: boolean;
 }
 
-/** No PubAck within the timeout (lost during an outage, or the server is slow). */
-export class PubAckTimeoutError extends Error {
+/**
+ * No PubAck within the timeout (lost during an outage, or the server is slow). A nats.js
+ * `TimeoutError`, so name- and `instanceof`-based classification agree.
+ */
+export class PubAckTimeoutError extends errors.TimeoutError {
   override name = 'TimeoutError';
+  constructor(message: string) {
+    super();
+    this.message = message;
+  }
 }
 
-/** Nothing listens on the subject: no stream captures it (any more), or JetStream is not up yet. */
-export class PubAckNoRespondersError extends Error {
+/**
+ * Nothing listens on the subject: no stream captures it (any more), JetStream is not up yet, or
+ * the stream has no leader (a cluster electing one). A nats.js `NoRespondersError`.
+ */
+export class PubAckNoRespondersError extends errors.NoRespondersError {
+  // nats.js names it `NoResponders`; errors.ts has always matched `NoRespondersError`.
   override name = 'NoRespondersError';
+  constructor(subject: string, message: string) {
+    super(subject);
+    this.message = message;
+  }
 }
 
-/** The stream refused the message; `code` is JetStream's `err_code`, `status` its HTTP-like code. */
-export class PubAckApiError extends Error {
-  override name = 'JetStreamApiError';
-  constructor(
-    message: string,
-    readonly code: number | undefined,
-    readonly status: number | undefined,
-  ) {
-    super(message);
+/**
+ * The connection the publish went out on was lost before its PubAck came: the publish is
+ * retried (same `Nats-Msg-Id`) once connected again. A nats.js `ConnectionError`.
+ */
+export class PubAckLostError extends errors.ConnectionError {
+  override name = 'ConnectionError';
+}
+
+/**
+ * The stream refused the message: a nats.js `JetStreamApiError` whose `code` is JetStream's
+ * `err_code` and `status` its HTTP-like code.
+ */
+export class PubAckApiError extends JetStreamApiError {
+  constructor(message: string, code: number | undefined, status: number | undefined) {
+    super({ description: message, err_code: code, code: status } as ApiError);
   }
 }
 
@@ -124,7 +147,7 @@ export class PubAcks {
     if (data.length === 0) {
       pending.reject(
         msg.headers?.code === 503
-          ? new PubAckNoRespondersError(`no stream answers on ${pending.subject}`)
+          ? new PubAckNoRespondersError(pending.subject, `no stream answers on ${pending.subject}`)
           : new PubAckApiError(
               `empty PubAck (${msg.headers?.description ?? 'no description'})`,
               undefined,
@@ -161,8 +184,18 @@ export class PubAcks {
     for (const [id, pending] of this.#pending) {
       if (pending.deadline > now) continue;
       this.#pending.delete(id);
-      pending.reject(new PubAckTimeoutError('no PubAck in time'));
+      pending.reject(new PubAckTimeoutError(`no PubAck for ${pending.subject} in time`));
     }
+  }
+
+  /**
+   * The connection was lost: PubAcks of what went out on it will not come. Waiting publishes
+   * reject now with {@link PubAckLostError} (the publisher retries them once connected) instead
+   * of after their timeout.
+   */
+  connectionLost(server: string): void {
+    if (this.#pending.size === 0) return;
+    this.#rejectAll(new PubAckLostError(`connection to ${server} lost before the PubAck`));
   }
 
   #rejectAll(error: Error): void {

@@ -11,27 +11,33 @@ import {
   firstToken,
   type OutgoingMessage,
   type TransportPublishOptions,
-} from '@brokerkit/core';
+} from '@brokerkit/core/adapter';
 import type { Connection } from './connection.js';
 import type { PubAcks } from './pub-acks.js';
-import {
-  isClosedConnection,
-  isNoResponders,
-  isPayloadTooLarge,
-  isTransient,
-  mapPublishError,
-} from './errors.js';
+import { isClosedConnection, isNoResponders, isPayloadTooLarge, isTransient } from './errors.js';
+import { isClusterTransient, mapClusterPublishError as mapPublishError } from './cluster-errors.js';
 import { eventStreamName, queueStreamName, queueSubject } from './names.js';
 import type { ResolvedNatsOptions } from './options.js';
 import type { Topology } from './topology.js';
 import { WIRE, outgoingHeaders } from './wire.js';
 
 const RETRY_PAUSE_MAX_MS = 500;
+/** A stream checked less than this long ago is not checked again for a failing publish. */
+const RECHECK_MIN_AGE_MS = 250;
 /** Topics remembered as provisioned; beyond this the memo starts over (topics like `orders.<id>`). */
 const MAX_READY_TOPICS = 10_000;
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Wait for `p` (its failure ignored) until `deadline` at most. */
+function withDeadline(p: Promise<void>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([p.catch(() => undefined), expired]).finally(() => clearTimeout(timer));
 }
 
 /** Publishes events and work-queue messages. */
@@ -84,14 +90,15 @@ export class Publisher {
 
   async #provisionTopic(topic: string, again: boolean): Promise<void> {
     const token = firstToken(topic);
-    if (again) this.topology.forget(eventStreamName(token));
+    // Many publishes fail at once while a stream elects a leader: they share one re-check.
+    if (again) this.topology.forget(eventStreamName(token), RECHECK_MIN_AGE_MS);
     await this.topology.ensureEventStream(token);
     if (this.#readyTopics.size >= MAX_READY_TOPICS) this.#readyTopics.clear();
     this.#readyTopics.add(topic);
   }
 
   async #provisionQueue(queue: string, again: boolean): Promise<void> {
-    if (again) this.topology.forget(queueStreamName(queue));
+    if (again) this.topology.forget(queueStreamName(queue), RECHECK_MIN_AGE_MS);
     await this.topology.ensureQueueStream(queue);
     if (this.#readyQueues.size >= MAX_READY_TOPICS) this.#readyQueues.clear();
     this.#readyQueues.add(queue);
@@ -154,7 +161,11 @@ export class Publisher {
           );
           return;
         } catch (error) {
-          if (isPayloadTooLarge(error) || isClosedConnection(error) || !isTransient(error)) {
+          if (
+            isPayloadTooLarge(error) ||
+            isClosedConnection(error) ||
+            !(isTransient(error) || isClusterTransient(error))
+          ) {
             throw mapPublishError(error, subject);
           }
           if (!this.conn.connected) outage = true;
@@ -171,7 +182,8 @@ export class Publisher {
           if (isNoResponders(error)) {
             // The stream may have been deleted, or JetStream is not up yet after a restart.
             outage = true;
-            await reprovision().catch(() => undefined);
+            // Bounded by the deadline: during an election the stream check itself may hang.
+            await withDeadline(reprovision(), deadline);
           }
           await pause(Math.min(RETRY_PAUSE_MAX_MS, 25 * 2 ** attempt, Math.max(0, deadline - Date.now())));
         }

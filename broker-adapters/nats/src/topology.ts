@@ -12,8 +12,9 @@ import type {
   StreamInfo,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { ConfigurationError, firstToken } from '@brokerkit/core';
-import { API_CODE, apiCode, isNotFound, mapManagementError } from './errors.js';
+import { ConfigurationError, firstToken } from '@brokerkit/core/adapter';
+import { API_CODE, apiCode, isNotFound } from './errors.js';
+import { mapClusterManagementError as mapManagementError } from './cluster-errors.js';
 import {
   EVENT_STREAM_PREFIX,
   consumerName,
@@ -43,9 +44,9 @@ function sameSubjects(a: readonly string[] | undefined, b: readonly string[]): b
   return b.every((s) => a.includes(s));
 }
 
-/** Provisions the streams and consumers of SPEC §3 (NATS column). */
+/** Provisions the streams and consumers of docs/architecture.md#broker-mappings (NATS). */
 export class Topology {
-  readonly #streams = new Map<string, Promise<void>>();
+  readonly #streams = new Map<string, { ready: Promise<void>; at: number }>();
 
   constructor(
     private readonly jsm: JetStreamManager,
@@ -67,19 +68,28 @@ export class Topology {
     return this.#ensureStream(dlqStreamName(origin), [dlqSubject(origin)], RetentionPolicy.Limits);
   }
 
-  /** Forget a cached stream (deleted, or a publish found no stream behind its subject). */
-  forget(stream: string): void {
-    this.#streams.delete(stream);
+  /**
+   * Forget a cached stream (deleted, or a publish found no stream behind its subject), unless it
+   * was provisioned or checked less than `minAgeMs` ago: publishes failing together during a
+   * leader election share one check instead of each asking the meta leader.
+   */
+  forget(stream: string, minAgeMs = 0): void {
+    const entry = this.#streams.get(stream);
+    if (entry && Date.now() - entry.at >= minAgeMs) this.#streams.delete(stream);
   }
 
   #ensureStream(name: string, subjects: string[], retention: Retention): Promise<void> {
-    let ready = this.#streams.get(name);
-    if (!ready) {
-      ready = this.#provisionStream(name, subjects, retention);
-      this.#streams.set(name, ready);
-      ready.catch(() => this.#streams.delete(name));
+    let entry = this.#streams.get(name);
+    if (!entry) {
+      const ready = this.#provisionStream(name, subjects, retention);
+      const created = { ready, at: Date.now() };
+      entry = created;
+      this.#streams.set(name, created);
+      ready.catch(() => {
+        if (this.#streams.get(name) === created) this.#streams.delete(name);
+      });
     }
-    return ready;
+    return entry.ready;
   }
 
   async #provisionStream(name: string, subjects: string[], retention: Retention): Promise<void> {
@@ -95,7 +105,7 @@ export class Topology {
         subjects,
         retention,
         storage: StorageType.File,
-        num_replicas: 1,
+        num_replicas: this.options.replicas,
         duplicate_window: nanos(this.options.duplicateWindowMs),
       };
       try {

@@ -28,12 +28,13 @@ const DEAD_LETTER_TIMEOUT_MS = 30_000;
 
 /** Creates a connected NATS transport for one `nats://host:port` URL or a cluster's list. */
 export const createTransport: AdapterFactory = async (settings, hooks) => {
-  const nats = resolveNatsOptions(settings.adapterOptions.nats);
+  const nats = resolveNatsOptions(settings.adapterOptions.nats, settings.urls.length);
   const conn = await Connection.open(settings, nats, hooks);
   try {
     const jsm = await jetstreamManager(conn.nc);
     // Made after the last await: nothing below can fail and leave its subscription behind.
     const acks = new PubAcks(conn.nc);
+    conn.onDisconnect.add((server) => acks.connectionLost(server));
     const topology = new Topology(jsm, nats);
     const publisher = new Publisher(conn, acks, topology, nats);
     const deadLetters = new DeadLetterWriter(publisher, topology, DEAD_LETTER_TIMEOUT_MS);
