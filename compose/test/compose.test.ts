@@ -23,6 +23,8 @@ interface Service {
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
   ports?: string[];
+  hostname?: string;
+  profiles?: string[];
 }
 interface ComposeFile {
   services: Record<string, Service>;
@@ -56,7 +58,112 @@ t.test('docker-compose config -q accepts the file', async (t) => {
     t.equal(r.code, 0, `BROKER_URL=${brokerUrl || '(unset)'}: ${r.stdout}${r.stderr}`);
     t.equal(r.stderr, '', 'no warnings');
   }
+  const clusterUrl = 'amqp://guest:guest@rabbitmq-1:5672,amqp://rabbitmq-2:5672,amqp://rabbitmq-3:5672';
+  const r = await run(DOCKER_COMPOSE, ['-f', COMPOSE_FILE, '--profile', 'cluster', 'config', '-q'], {
+    env: { BROKER_URL: clusterUrl },
+  });
+  t.equal(r.code, 0, `--profile cluster: ${r.stdout}${r.stderr}`);
+  t.equal(r.stderr, '', '--profile cluster: no warnings');
 });
+
+/** The value after `flag` in a command line (`['-n', 'x']` → `x`). */
+function flag(service: Service, ...names: string[]): string | undefined {
+  const command = Array.isArray(service.command)
+    ? service.command
+    : String(service.command ?? '').split(/\s+/);
+  const i = command.findIndex((arg) => names.includes(arg));
+  return i < 0 ? undefined : command[i + 1];
+}
+
+t.test(
+  'profile cluster: 3 RabbitMQ nodes that form one cluster, 3 NATS servers routed to each other',
+  async (t) => {
+    const inProfile = services.filter(([, s]) => s.profiles?.includes('cluster')).map(([name]) => name);
+    t.same(
+      inProfile.sort(),
+      ['nats-1', 'nats-2', 'nats-3', 'rabbitmq-1', 'rabbitmq-2', 'rabbitmq-3'],
+      'the cluster profile has the six nodes',
+    );
+    for (const [name, service] of services) {
+      if (!inProfile.includes(name)) t.notOk(service.profiles, `${name} runs without a profile`);
+    }
+    const hostPorts = services.flatMap(([, s]) => (s.ports ?? []).map((p) => p.split(':')[0]));
+    t.equal(new Set(hostPorts).size, hostPorts.length, 'no host port is published twice');
+
+    // RabbitMQ: node names from the hostnames, listed in the mounted classic_config file.
+    const rabbits = ['rabbitmq-1', 'rabbitmq-2', 'rabbitmq-3'].map(
+      (name) => [name, compose.services[name]!] as const,
+    );
+    const cookies = new Set<string>();
+    let peers: string[] | undefined;
+    for (const [name, service] of rabbits) {
+      t.equal(service.hostname, name, `${name}: hostname = service name (node rabbit@${name})`);
+      t.ok(service.healthcheck?.test, `${name} has a health check`);
+      const env = environment(service);
+      const cookie = /-setcookie\s+(\S+)/.exec(env.RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS ?? '')?.[1];
+      t.ok(cookie, `${name}: the server gets a cookie`);
+      t.match(
+        env.RABBITMQ_CTL_ERL_ARGS ?? '',
+        `-setcookie ${cookie}`,
+        `${name}: its CLI tools get the same cookie`,
+      );
+      cookies.add(String(cookie));
+      const conf = (service.volumes ?? [])
+        .map(mount)
+        .find((m) => m.target.startsWith('/etc/rabbitmq/conf.d/'));
+      t.ok(conf && conf.target.endsWith('.conf'), `${name} mounts a cluster config into conf.d`);
+      if (!conf) continue;
+      const text = readFileSync(resolve(COMPOSE_DIR, conf.source), 'utf8');
+      t.match(
+        text,
+        /^cluster_formation\.peer_discovery_backend = classic_config$/m,
+        `${name}: classic_config`,
+      );
+      peers = [...text.matchAll(/^cluster_formation\.classic_config\.nodes\.\d+ = (\S+)$/gm)].map(
+        (m) => m[1]!,
+      );
+      t.same(
+        peers,
+        ['rabbit@rabbitmq-1', 'rabbit@rabbitmq-2', 'rabbit@rabbitmq-3'],
+        `${name}: peers are the 3 nodes`,
+      );
+    }
+    t.equal(cookies.size, 1, 'one Erlang cookie for the three nodes');
+    for (const name of ['rabbitmq-2', 'rabbitmq-3']) {
+      const deps = compose.services[name]!.depends_on as Record<string, { condition?: string }> | undefined;
+      t.equal(deps?.['rabbitmq-1']?.condition, 'service_healthy', `${name} joins once rabbitmq-1 is healthy`);
+    }
+
+    // NATS: one cluster name, distinct server names, each routed to the other two on their cluster port.
+    const natsNodes = ['nats-1', 'nats-2', 'nats-3'];
+    const clusterNames = new Set<string | undefined>();
+    const serverNames = new Set<string | undefined>();
+    for (const name of natsNodes) {
+      const service = compose.services[name]!;
+      const command = (service.command as string[]).join(' ');
+      t.match(command, /(^| )-js( |$)/, `${name}: JetStream`);
+      const store = flag(service, '-sd', '--store_dir');
+      t.ok(
+        (service.volumes ?? []).map(mount).some((m) => m.target === store && !isPath(m.source)),
+        `${name}: its store ${store} is a named volume`,
+      );
+      clusterNames.add(flag(service, '--cluster_name'));
+      serverNames.add(flag(service, '-n', '--name', '--server_name'));
+      t.equal(flag(service, '-n', '--name', '--server_name'), name, `${name}: server name = service name`);
+      const listen = new URL(flag(service, '--cluster', '-cluster') ?? 'nats://invalid');
+      const routes = (flag(service, '--routes', '-routes') ?? '').split(',').map((r) => new URL(r));
+      t.same(
+        routes.map((r) => r.hostname).sort(),
+        natsNodes.filter((n) => n !== name),
+        `${name}: routes to the other two`,
+      );
+      for (const r of routes) t.equal(r.port, listen.port, `${name}: route ${r.host} uses the cluster port`);
+      t.ok(service.healthcheck?.test, `${name} has a health check`);
+    }
+    t.equal(clusterNames.size, 1, 'one NATS cluster name');
+    t.equal(serverNames.size, 3, 'three server names');
+  },
+);
 
 t.test('the stack has the services of the root README', async (t) => {
   const names = Object.keys(compose.services).sort();
