@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Loopback 3-node clusters for tests and CI (SPEC §8): RabbitMQ 3.10 and NATS JetStream 2.9 on
-# 127.0.0.1, next to (never instead of) the shared single-node servers on their default ports.
+# Loopback 3-node clusters for tests and CI (docs/architecture.md#clusters): RabbitMQ 3.10 and
+# NATS JetStream 2.9 on 127.0.0.1, next to (never instead of) the shared single-node servers on
+# their default ports.
 #
 #   scripts/cluster.sh start rabbitmq|nats|all   start (or repair) a cluster; a no-op when it is up
 #   scripts/cluster.sh stop  rabbitmq|nats|all   stop it, keeping its data (start again = same cluster)
@@ -48,7 +49,7 @@ die() {
 }
 
 usage() {
-  sed -n '5,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,15p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

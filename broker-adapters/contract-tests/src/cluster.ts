@@ -1,8 +1,9 @@
 /**
- * Loopback 3-node RabbitMQ and NATS JetStream clusters for tests (SPEC §8), run by
- * `scripts/cluster.sh`: start them once per machine (idempotent, safe from parallel test
+ * Loopback 3-node RabbitMQ and NATS JetStream clusters for tests (docs/architecture.md#clusters),
+ * run by `scripts/cluster.sh`: start them once per machine (idempotent, safe from parallel test
  * processes), kill, restart, pause and resume nodes, and find which node leads a quorum queue or
- * a stream. Nodes are numbered 1..3 everywhere, as in the script.
+ * a stream. Nodes are numbered 1..3 everywhere, as in the script. `killNode` and `pauseNode` hold
+ * the node down: other tests' `ensureCluster` leaves it alone until `startNode` / `resumeNode`.
  */
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
