@@ -22,6 +22,8 @@ const BUILT_IN: Readonly<Record<string, { readonly pkg: string; readonly options
   amqp: { pkg: '@brokerkit/rabbitmq', optionsKey: 'rabbitmq' },
   amqps: { pkg: '@brokerkit/rabbitmq', optionsKey: 'rabbitmq' },
   nats: { pkg: '@brokerkit/nats', optionsKey: 'nats' },
+  redis: { pkg: '@brokerkit/redis', optionsKey: 'redis' },
+  rediss: { pkg: '@brokerkit/redis', optionsKey: 'redis' },
 };
 
 const registry = new Map<string, AdapterFactory>();
