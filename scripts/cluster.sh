@@ -55,27 +55,40 @@ usage() {
 
 # ---------------------------------------------------------------------------------------- helpers
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# The polling helpers avoid forks (slow in sandboxes, and the box is busy while nodes boot).
+port_open() { : 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1"; }
 
 pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 
-read_pid() { [[ -s $1 ]] && tr -dc '0-9' <"$1" || true; }
+read_pid() { file_pid "$1" && echo "$FILE_PID"; }
+file_pid() { # sets FILE_PID to the number in file $1 ('' when none)
+  FILE_PID=''
+  if [[ -s $1 ]]; then read -r FILE_PID <"$1" || true; fi
+  FILE_PID="${FILE_PID//[!0-9]/}"
+}
+proc_has() { # pid file(environ|cmdline) entry: /proc/PID/FILE holds the NUL-separated entry
+  local entries e
+  mapfile -d '' -t entries <"/proc/$1/$2" 2>/dev/null || return 1
+  for e in "${entries[@]}"; do [[ $e == "$3" ]] && return 0; done
+  return 1
+}
 
 # `S`, `T` (stopped), ... from /proc/PID/stat
 pid_state() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true; }
 
 # Pick one free port: not listening on any address, not in $AVOID, not handed out already.
 TAKEN=""
-free_port() {
-  local listening p tries=0
-  listening=" $({ ss -Hltn 2>/dev/null || true; } | awk '{n=split($4,a,":"); print a[n]}' | tr '\n' ' ') "
+LISTENING=""
+free_port() { # sets PORT
+  local p tries=0
+  [[ -n $LISTENING ]] || LISTENING=" $({ ss -Hltn 2>/dev/null || true; } | awk '{n=split($4,a,":"); print a[n]}' | tr '\n' ' ') "
   while :; do
     p=$((20000 + RANDOM % 12768))
     ((tries++ < 1000)) || die "no free port found"
-    [[ $AVOID == *" $p "* || $TAKEN == *" $p "* || $listening == *" $p "* ]] && continue
+    [[ $AVOID == *" $p "* || $TAKEN == *" $p "* || $LISTENING == *" $p "* ]] && continue
     port_open "$p" && continue
     TAKEN+=" $p "
-    echo "$p"
+    PORT=$p
     return
   done
 }
@@ -86,7 +99,7 @@ wait_until() { # description check-function [alive-function]
   until "$2"; do
     if [[ -n ${3:-} ]] && ! "$3"; then return 2; fi
     ((SECONDS < deadline)) || return 1
-    sleep 0.25
+    sleep 0.5
   done
 }
 
@@ -186,11 +199,10 @@ rmq_preflight() {
 rmq_ports() {
   if [[ ! -s $RDIR/ports.env ]]; then
     mkdir -p "$RDIR"
-    local i tmp="$RDIR/ports.env.tmp"
+    local i k tmp="$RDIR/ports.env.tmp"
     : >"$tmp"
     for i in $(seq 1 $N); do
-      printf 'AMQP_%s=%s\nMGMT_%s=%s\nPROM_%s=%s\nDIST_%s=%s\n' \
-        "$i" "$(free_port)" "$i" "$(free_port)" "$i" "$(free_port)" "$i" "$(free_port)" >>"$tmp"
+      for k in AMQP MGMT PROM DIST; do free_port && echo "${k}_$i=$PORT" >>"$tmp"; done
     done
     mv "$tmp" "$RDIR/ports.env"
   fi
@@ -213,8 +225,8 @@ log.file.level = info
 cluster_name = brokerkit-test
 EOF
   if ((n > 1)); then
-    # When blank (first start), join node 1 as soon as it answers: the nodes boot in parallel and
-    # 2 and 3 retry for up to 60 s. A node with data ignores this and rejoins its own cluster.
+    # When blank (first start), join node 1 (retrying for up to 60 s). A node with data ignores
+    # this and rejoins its own cluster.
     cat >>"$d/rabbitmq.conf" <<EOF
 cluster_formation.peer_discovery_backend = classic_config
 cluster_formation.classic_config.nodes.1 = $(rnode 1)
@@ -239,18 +251,19 @@ EOF
   chmod 755 "$RDIR"
 }
 
-rmq_pid() { # beam.smp pid of node n, if it is ours and alive
-  local pid
-  pid="$(read_pid "$RDIR/n$1/rabbitmq.pid")"
-  pid_alive "$pid" || return 0
-  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "RABBITMQ_CONF_ENV_FILE=$RDIR/n$1/rabbitmq-env.conf" &&
-    echo "$pid"
-  return 0
+rmq_find() { # sets RPID to node n's beam.smp pid if it is alive and ours, else ''
+  file_pid "$RDIR/n$1/rabbitmq.pid"
+  RPID="$FILE_PID"
+  if [[ -n $RPID ]] && ! { pid_alive "$RPID" && proc_has "$RPID" environ "RABBITMQ_CONF_ENV_FILE=$RDIR/n$1/rabbitmq-env.conf"; }; then
+    RPID=''
+  fi
 }
-rmq_launcher_alive() { pid_alive "$(read_pid "$RDIR/n$1/launcher.pid")"; }
-rmq_running() { [[ -n $(rmq_pid "$1") ]]; }
+rmq_pid() { rmq_find "$1" && [[ -n $RPID ]] && echo "$RPID"; return 0; }
+rmq_launcher_alive() { file_pid "$RDIR/n$1/launcher.pid" && pid_alive "$FILE_PID"; }
+rmq_running() { rmq_find "$1" && [[ -n $RPID ]]; }
 rmq_up() { # the node's AMQP and management listeners answer (management starts last)
-  rmq_running "$1" && port_open "$(rport AMQP "$1")" && port_open "$(rport MGMT "$1")"
+  local a="AMQP_$1" m="MGMT_$1"
+  port_open "${!a}" && port_open "${!m}" && rmq_running "$1"
 }
 
 rmq_launch() { # n
@@ -318,6 +331,32 @@ rmq_wait_members() { # n: node n's management API lists every node of ours that 
   }
 }
 
+# A new cluster. Node 1 boots first; 2 and 3 boot once it is up and join it through classic_config
+# peer discovery while they boot (cheaper than booting, stopping and joining them). They must not
+# find node 1 half-booted: joining it before its feature flags are enabled fails their boot with
+# schema_integrity_check_failed (table_attributes_mismatch), seen when all three booted at once.
+rmq_form() {
+  local i
+  rmq_launch 1
+  rmq_wait_up 1 || return 1
+  for i in $(seq 2 $N); do rmq_launch "$i"; done
+  for i in $(seq 2 $N); do rmq_wait_up "$i" || return 1; done
+  for i in $(seq 2 $N); do
+    rmq_is_member "$i" && continue
+    # Peer discovery did not join it: join by hand.
+    say "rabbitmq: joining $(rnode "$i") to $(rnode 1) (stop_app / join_cluster / start_app)"
+    {
+      ctl "$i" stop_app && ctl "$i" join_cluster "$(rnode 1)" && ctl "$i" start_app
+    } >&2 || {
+      tail_log "$RDIR/n$i/log/$(rnode "$i").log"
+      say "rabbitmq: $(rnode "$i") could not join $(rnode 1)"
+      return 1
+    }
+    rmq_wait_up "$i" || return 1
+  done
+  touch "$RDIR/formed"
+}
+
 rmq_start() {
   local t0=$SECONDS i
   rmq_preflight
@@ -333,23 +372,12 @@ rmq_start() {
   fi
   rmq_ports
   if [[ ! -e $RDIR/formed ]]; then
-    # A new cluster: the nodes boot in parallel, 2 and 3 find node 1 through classic_config peer
-    # discovery and join it while they boot (faster than booting, stopping and joining them).
-    for i in $(seq 1 $N); do rmq_launch "$i"; done
-    for i in $(seq 1 $N); do rmq_wait_up "$i" || die "rabbitmq: $(rnode "$i") did not start"; done
-    for i in $(seq 2 $N); do
-      rmq_is_member "$i" && continue
-      # Peer discovery found no one (it is not retried): join by hand.
-      say "rabbitmq: joining $(rnode "$i") to $(rnode 1) (stop_app / join_cluster / start_app)"
-      {
-        ctl "$i" stop_app && ctl "$i" join_cluster "$(rnode 1)" && ctl "$i" start_app
-      } >&2 || {
-        tail_log "$RDIR/n$i/log/$(rnode "$i").log"
-        die "rabbitmq: $(rnode "$i") could not join $(rnode 1)"
-      }
-      rmq_wait_up "$i" || die "rabbitmq: $(rnode "$i") did not come back after joining"
-    done
-    touch "$RDIR/formed"
+    if ! rmq_form; then
+      say "rabbitmq: forming the cluster failed; wiping the nodes' data and trying once more"
+      rmq_stop_nodes
+      rm -rf "$RDIR"/n[0-9]*
+      rmq_form || die "rabbitmq: could not form the cluster (logs: $RDIR/n*/log)"
+    fi
   else
     # An existing cluster: start whatever is down and not held, all at once (restarted nodes wait
     # for each other), and wake nodes whose pause is no longer held.
@@ -399,6 +427,13 @@ rmq_stop_nodes() {
     pids+=("$pid")
   done
   stop_pids rabbitmq "${pids[@]}"
+  # A node still booting has no pid file yet: end its whole session (setsid: pgid = launcher).
+  for i in $(seq 1 $N); do
+    if rmq_launcher_alive "$i"; then
+      say "rabbitmq: killing what is left of $(rnode "$i") (process group $FILE_PID)"
+      kill -KILL -- "-$FILE_PID" 2>/dev/null || true
+    fi
+  done
 }
 
 rmq_urls() {
@@ -449,10 +484,10 @@ nname() { echo "$PREFIX$1"; }
 nats_ports() {
   if [[ ! -s $NDIR/ports.env ]]; then
     mkdir -p "$NDIR"
-    local i tmp="$NDIR/ports.env.tmp"
+    local i k tmp="$NDIR/ports.env.tmp"
     : >"$tmp"
     for i in $(seq 1 $N); do
-      printf 'CLIENT_%s=%s\nROUTE_%s=%s\nMON_%s=%s\n' "$i" "$(free_port)" "$i" "$(free_port)" "$i" "$(free_port)" >>"$tmp"
+      for k in CLIENT ROUTE MON; do free_port && echo "${k}_$i=$PORT" >>"$tmp"; done
     done
     mv "$tmp" "$NDIR/ports.env"
   fi
@@ -460,21 +495,20 @@ nats_ports() {
   . "$NDIR/ports.env"
 }
 
-nats_pid() {
-  local pid
-  pid="$(read_pid "$NDIR/n$1/nats.pid")"
-  pid_alive "$pid" || return 0
-  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qx "$NDIR/n$1/data" && echo "$pid"
-  return 0
+nats_find() { # sets NPID to node n's nats-server pid if it is alive and ours, else ''
+  file_pid "$NDIR/n$1/nats.pid"
+  NPID="$FILE_PID"
+  if [[ -n $NPID ]] && ! { pid_alive "$NPID" && proc_has "$NPID" cmdline "$NDIR/n$1/data"; }; then NPID=''; fi
 }
-nats_running() { [[ -n $(nats_pid "$1") ]]; }
+nats_pid() { nats_find "$1" && [[ -n $NPID ]] && echo "$NPID"; return 0; }
+nats_running() { nats_find "$1" && [[ -n $NPID ]]; }
 nats_jsz() { curl -sf -m 2 "http://127.0.0.1:$(rport MON "$1")/jsz" 2>/dev/null; }
 nats_has_leader() { # node n knows a JetStream meta leader of a 3-node meta group
   local jsz
   jsz="$(nats_jsz "$1")" || return 1
   [[ $jsz =~ \"leader\":\ *\"$PREFIX[0-9]\" && $jsz =~ \"cluster_size\":\ *$N ]]
 }
-nats_up() { nats_running "$1" && port_open "$(rport CLIENT "$1")" && nats_has_leader "$1"; }
+nats_up() { local c="CLIENT_$1" && port_open "${!c}" && nats_running "$1" && nats_has_leader "$1"; }
 
 nats_launch() {
   local n=$1 d="$NDIR/n$1" i routes=()
@@ -497,7 +531,7 @@ nats_wait_up() {
   # shellcheck disable=SC2317
   up() { nats_up "$n"; }
   # shellcheck disable=SC2317
-  alive() { pid_alive "$(read_pid "$d/launcher.pid")" || nats_running "$n"; }
+  alive() { { file_pid "$d/launcher.pid" && pid_alive "$FILE_PID"; } || nats_running "$n"; }
   wait_until "nats node $n" up alive || rc=$?
   if ((rc)); then
     ((rc == 2)) && say "nats: $(nname "$n") exited during start" ||
