@@ -3,14 +3,29 @@
  * bounded wait for reconnection that publishes use during an outage.
  */
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
+import type { NatsConnection, NodeConnectionOptions, Server } from '@nats-io/transport-node';
 import { BrokerUnavailableError, ClosedError, reconnectDelay } from '@brokerkit/core/adapter';
 import type { BrokerSettings, TransportHooks } from '@brokerkit/core';
 import type { ResolvedNatsOptions } from './options.js';
 
 /**
+ * The node to dial next: the one tried least recently (never-tried ones first, in pool order).
+ * nats.js' own rotation dials the node it just lost first again; for a node that stopped
+ * answering without closing its sockets (SIGSTOP, a hung host) that costs a whole connect
+ * timeout before the next node is tried. The node just lost was the most recent one dialed, so
+ * this tries it last. Returns null (nats.js' own choice) when that is the same node.
+ */
+export function leastRecentlyTried(pool: ReadonlyArray<Server>): Server | null {
+  let pick: Server | undefined;
+  for (const s of pool) if (pick === undefined || s.lastConnect < pick.lastConnect) pick = s;
+  return pick === undefined || pick === pool[0] ? null : pick;
+}
+
+/**
  * nats.js connection options for one or more `nats://` URLs: every node is handed to nats.js,
- * which picks one and fails over to the others (credentials from the first URL, never logged).
+ * which connects to one and fails over to the others (credentials from the first URL, never
+ * logged). The list is shuffled (nats.js' default, so clients spread over the cluster); nodes
+ * the servers announce (gossip) join it; after a loss the others are tried before the lost node.
  */
 export function connectionOptions(
   settings: BrokerSettings,
@@ -29,6 +44,9 @@ export function connectionOptions(
     reconnect: true,
     maxReconnectAttempts: -1,
     reconnectDelayHandler: () => reconnectDelay(onReconnectAttempt(), settings.reconnect),
+    // Shuffled: many clients of one URL list spread over the cluster instead of all on node 1.
+    noRandomize: false,
+    reconnectToServer: leastRecentlyTried,
     pingInterval: nats.pingIntervalMs,
     // A stack captured per request was a quarter of a confirmed publish's CPU; errors are
     // mapped to brokerkit errors with the client error as cause anyway.
