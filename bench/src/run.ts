@@ -10,6 +10,7 @@ import type { Measurement, Scenario } from './harness.js';
 import { scenarios as memory } from './memory.js';
 import { scenarios as rabbitmq } from './rabbitmq.js';
 import { scenarios as nats } from './nats.js';
+import { scenarios as natsCluster } from './nats-cluster.js';
 import { scenarios as admin } from './admin.js';
 
 interface Row {
@@ -39,7 +40,7 @@ function fmt(n: number | undefined, digits = 0): string {
 
 async function main(): Promise<void> {
   const filters = process.argv.slice(2);
-  const all: Scenario[] = [...memory, ...rabbitmq, ...nats, ...admin];
+  const all: Scenario[] = [...memory, ...rabbitmq, ...nats, ...natsCluster, ...admin];
   const selected = filters.length
     ? all.filter((s) => filters.some((f) => s.suite === f || s.workload.includes(f)))
     : all;
