@@ -292,6 +292,11 @@ export class LoadPublisher {
     return this;
   }
 
+  /** Resolves once `max` publishes were attempted and settled. */
+  async finished(): Promise<void> {
+    await Promise.all(this.#lanes);
+  }
+
   /** Stop starting publishes; resolves once the in-flight ones settled. */
   async stop(): Promise<void> {
     this.#stop = true;
