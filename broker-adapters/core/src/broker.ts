@@ -5,6 +5,8 @@
 import { EventEmitter } from 'node:events';
 import { createDispatcher } from './delivery.js';
 import { strictInspector } from './inspector.js';
+import { writeCloudEvent } from './cloudevents.js';
+import { tracingActive, tracingMiddleware } from './tracing.js';
 import { assertKnownKeys, integerOption } from './option-checks.js';
 import { ClosedError, DiscardedError, PayloadTooLargeError, ValidationError } from './errors.js';
 import { RESERVED_HEADER_PREFIX } from './headers.js';
@@ -15,6 +17,8 @@ import { resolveBrokerSettings } from './settings.js';
 import type {
   Broker,
   BrokerEvents,
+  CloudEventsBinding,
+  CloudEventsDefaults,
   BrokerSettings,
   BrokerStatus,
   Codec,
@@ -37,7 +41,13 @@ import type {
   TransportSubscription,
 } from './types.js';
 
-const PUBLISH_KEYS: ReadonlySet<string> = new Set(['headers', 'messageId', 'timeoutMs', 'confirm']);
+const PUBLISH_KEYS: ReadonlySet<string> = new Set([
+  'headers',
+  'messageId',
+  'timeoutMs',
+  'confirm',
+  'cloudEvent',
+]);
 const SEND_KEYS: ReadonlySet<string> = new Set([...PUBLISH_KEYS, 'delayMs']);
 const SUBSCRIBE_KEYS: ReadonlySet<string> = new Set(['group', 'concurrency', 'prefetch', 'retry']);
 const CONSUME_KEYS: ReadonlySet<string> = new Set(['concurrency', 'prefetch', 'retry']);
@@ -94,6 +104,12 @@ class ManagedBroker extends EventEmitter implements Broker {
   readonly #subscriptions = new Set<ManagedSubscription>();
   readonly #middleware: Middleware[] = [];
   readonly #publishHooks: Middleware[] = [];
+  /** Core's tracing middleware (undefined with `tracing: false`), and the chains it heads. */
+  readonly #tracing: Middleware | undefined;
+  readonly #tracedMiddleware: Middleware[] = [];
+  readonly #tracedPublishHooks: Middleware[] = [];
+  readonly #cloudEvents: CloudEventsDefaults | undefined;
+  readonly #cloudEventsBinding: CloudEventsBinding;
   readonly #codec: Codec;
   readonly #retry: RetryPolicy;
   readonly #publishTimeoutMs: number;
@@ -113,6 +129,14 @@ class ManagedBroker extends EventEmitter implements Broker {
     this.#retry = settings.retry;
     this.#publishTimeoutMs = settings.publishTimeoutMs;
     this.#maxPayloadBytes = settings.maxPayloadBytes ?? Number.MAX_SAFE_INTEGER;
+    this.#cloudEvents = settings.cloudEvents;
+    this.#cloudEventsBinding = transport.cloudEventsBinding ?? 'ce-headers';
+    if (settings.tracing !== false) {
+      // First in both chains, so its spans enclose every other middleware and the handler.
+      this.#tracing = tracingMiddleware(transport.adapter);
+      this.#tracedMiddleware.push(this.#tracing);
+      this.#tracedPublishHooks.push(this.#tracing);
+    }
     this.#defaultTransportOptions = Object.freeze({
       confirm: true,
       timeoutMs: settings.publishTimeoutMs,
@@ -169,6 +193,10 @@ class ManagedBroker extends EventEmitter implements Broker {
     }
     this.#middleware.push(middleware);
     if (middleware.publish) this.#publishHooks.push(middleware);
+    if (this.#tracing) {
+      this.#tracedMiddleware.push(middleware);
+      if (middleware.publish) this.#tracedPublishHooks.push(middleware);
+    }
     middleware.attach?.(this);
     return this;
   }
@@ -218,6 +246,7 @@ class ManagedBroker extends EventEmitter implements Broker {
       codec: this.#codec,
       retry,
       middleware: this.#middleware,
+      tracedMiddleware: this.#tracing && this.#tracedMiddleware,
       deadLetter: group !== undefined,
       onDiscarded: (error, message) => this.#discarded(error, message, pattern),
     });
@@ -241,6 +270,7 @@ class ManagedBroker extends EventEmitter implements Broker {
       codec: this.#codec,
       retry,
       middleware: this.#middleware,
+      tracedMiddleware: this.#tracing && this.#tracedMiddleware,
       deadLetter: true,
       onDiscarded: (error, message) => this.#discarded(error, message, queue),
     });
@@ -330,6 +360,15 @@ class ManagedBroker extends EventEmitter implements Broker {
       headers: copyHeaders(options?.headers),
       timestamp: new Date(),
     };
+    if (this.#cloudEvents !== undefined || options?.cloudEvent !== undefined) {
+      writeCloudEvent(
+        message.headers,
+        options?.cloudEvent,
+        this.#cloudEvents,
+        message,
+        this.#cloudEventsBinding,
+      );
+    }
     // The common call (no options, no delay) shares one frozen options object: nothing to allocate.
     const transportOptions: TransportPublishOptions =
       options === undefined && delayMs === 0
@@ -339,7 +378,8 @@ class ManagedBroker extends EventEmitter implements Broker {
             timeoutMs: integerOption('timeoutMs', options?.timeoutMs, this.#publishTimeoutMs),
             delayMs,
           };
-    const hooks = this.#publishHooks;
+    // One check per call: an SDK may register a TracerProvider after connect.
+    const hooks = this.#tracing && tracingActive() ? this.#tracedPublishHooks : this.#publishHooks;
     if (hooks.length === 0) {
       return kind === 'publish'
         ? this.transport.publish(message, transportOptions)

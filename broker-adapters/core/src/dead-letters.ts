@@ -1,3 +1,4 @@
+import { hasCloudEvent, readCloudEvent } from './cloudevents.js';
 import { HEADER, userHeaders } from './headers.js';
 import type { Codec, DeadLetter, Headers } from './types.js';
 
@@ -37,6 +38,7 @@ export function toDeadLetter(stored: StoredDeadLetter, codec: Codec): DeadLetter
     attempt: attempts,
     redelivered: true,
     contentType,
+    cloudEvent: hasCloudEvent(h) ? readCloudEvent(h, stored.contentType) : undefined,
     error: h[HEADER.error] ?? '',
     failedAt,
     attempts,

@@ -2,9 +2,11 @@
  * One delivery, decided in one place for every adapter: decode, run middleware and the handler,
  * apply the retry policy, and return what the adapter must do ({@link DeliveryOutcome}).
  */
+import { hasCloudEvent, readCloudEvent } from './cloudevents.js';
 import { DecodeError, isBrokerkitError, toError } from './errors.js';
 import { HEADER, deadLetterHeaders, userHeaders } from './headers.js';
 import { nominalDelay, retryDelay } from './retry.js';
+import { tracingActive } from './tracing.js';
 import type {
   Codec,
   DeliverFn,
@@ -31,6 +33,11 @@ export interface DispatcherOptions {
   readonly retry: RetryPolicy;
   /** Live list: middleware added later with `use` applies to later deliveries. */
   readonly middleware: readonly Middleware[];
+  /**
+   * Live list used instead of `middleware` while an OpenTelemetry SDK is registered: core's
+   * tracing middleware, then the same middleware. Undefined: never traced.
+   */
+  readonly tracedMiddleware?: readonly Middleware[] | undefined;
   /** False for ephemeral subscriptions: out of attempts means discarded, not dead-lettered. */
   readonly deadLetter: boolean;
   /** Told about every discarded message (core emits the broker's `error` event). */
@@ -43,7 +50,7 @@ function isPermanent(error: unknown): boolean {
 
 /** Build the {@link DeliverFn} an adapter calls for each delivery of one subscription. */
 export function createDispatcher(options: DispatcherOptions): DeliverFn {
-  const { kind, destination, group, codec, retry, middleware } = options;
+  const { kind, destination, group, codec, retry, tracedMiddleware } = options;
   const handler = options.handler as Handler;
   const origin = group ?? destination;
 
@@ -68,12 +75,16 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
   }
 
   /** The middleware list is live (`use` after subscribing applies), so this is asked per delivery. */
-  function hasHandleHook(): boolean {
+  function hasHandleHook(middleware: readonly Middleware[]): boolean {
     for (let i = 0; i < middleware.length; i++) if (middleware[i]!.handle) return true;
     return false;
   }
 
-  function runHandle(context: HandleContext, index: number): Promise<void> {
+  function runHandle(
+    middleware: readonly Middleware[],
+    context: HandleContext,
+    index: number,
+  ): Promise<void> {
     while (index < middleware.length && !middleware[index]!.handle) index++;
     if (index >= middleware.length) {
       // A handler that throws synchronously must reach middleware as a rejection, like an async one.
@@ -84,11 +95,16 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
       }
     }
     const next = index + 1;
-    return middleware[index]!.handle!(context, () => runHandle(context, next));
+    return middleware[index]!.handle!(context, () => runHandle(middleware, context, next));
   }
 
   return async function deliver(raw: RawDelivery): Promise<DeliveryOutcome> {
-    const contentType = raw.contentType ?? 'application/octet-stream';
+    // One check per delivery: an SDK may register a TracerProvider after subscribing.
+    const middleware =
+      tracedMiddleware !== undefined && tracingActive() ? tracedMiddleware : options.middleware;
+    // A few header lookups; the attributes are parsed only for messages that are CloudEvents.
+    const cloudEvent = hasCloudEvent(raw.headers) ? readCloudEvent(raw.headers, raw.contentType) : undefined;
+    const contentType = raw.contentType ?? cloudEvent?.datacontenttype ?? 'application/octet-stream';
     let data: unknown;
     let decodeError: Error | undefined;
     try {
@@ -108,6 +124,7 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
       attempt: raw.attempt,
       redelivered: raw.redelivered,
       contentType,
+      cloudEvent,
     };
     let outcome: DeliveryOutcome;
     if (middleware.length === 0) {
@@ -134,7 +151,7 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
     } else {
       const start = performance.now();
       try {
-        if (hasHandleHook()) await runHandle(context, 0);
+        if (hasHandleHook(middleware)) await runHandle(middleware, context, 0);
         else {
           const result = handler(message);
           if (result !== undefined) await result;

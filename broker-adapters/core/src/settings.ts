@@ -3,6 +3,7 @@
  * hands the adapter one frozen {@link BrokerSettings}: the same bad value fails the same way on
  * every scheme, and no adapter re-validates or re-defaults what core already did.
  */
+import { resolveCloudEventsDefaults } from './cloudevents.js';
 import { defaultCodec } from './codec.js';
 import { ValidationError } from './errors.js';
 import { assertKnownKeys, integerOption } from './option-checks.js';
@@ -27,6 +28,8 @@ const SHARED_KEYS: ReadonlySet<string> = new Set([
   'connectTimeoutMs',
   'reconnect',
   'maxPayloadBytes',
+  'cloudEvents',
+  'tracing',
 ]);
 
 function resolveReconnect(options: BrokerOptions['reconnect']): ReconnectPolicy {
@@ -76,6 +79,9 @@ export function resolveBrokerSettings(
   if (codec === null || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
     throw new ValidationError('codec must have encode and decode functions');
   }
+  if (o.tracing !== undefined && typeof o.tracing !== 'boolean') {
+    throw new ValidationError(`tracing must be a boolean, got ${String(o.tracing)}`);
+  }
   return Object.freeze({
     urls: Object.freeze([...urls]),
     codec,
@@ -92,5 +98,7 @@ export function resolveBrokerSettings(
     maxPayloadBytes:
       o.maxPayloadBytes === undefined ? undefined : integerOption('maxPayloadBytes', o.maxPayloadBytes, 1),
     adapterOptions: Object.freeze(adapterOptions),
+    cloudEvents: resolveCloudEventsDefaults(o.cloudEvents),
+    tracing: o.tracing ?? true,
   });
 }

@@ -32,7 +32,63 @@ export interface Message<T = unknown> {
   readonly redelivered: boolean;
   /** MIME type the body was encoded with, e.g. `application/json`. */
   readonly contentType: string;
+  /** The CloudEvents 1.0 attributes, when the message is a CloudEvent (binary content mode). */
+  readonly cloudEvent?: CloudEventAttributes;
 }
+
+/** A CloudEvent's context attributes as a delivery carries them (CloudEvents 1.0). */
+export interface CloudEventAttributes {
+  /** Always `1.0`. */
+  readonly specversion: string;
+  readonly id: string;
+  /** URI reference of the producer, e.g. `/orders-service` or `urn:svc:orders`. */
+  readonly source: string;
+  /** E.g. `com.example.order.created`. */
+  readonly type: string;
+  /** RFC 3339 timestamp, as sent. */
+  readonly time?: string;
+  readonly subject?: string;
+  readonly dataschema?: string;
+  /** The body's media type (the message's content type). */
+  readonly datacontenttype?: string;
+  /** Extension attributes, by name. */
+  readonly extensions?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The `cloudEvent` option of publish/send: the message becomes a CloudEvent in binary content mode,
+ * its attributes mapped to the broker's protocol binding. Missing or malformed required attributes
+ * reject with `BK_VALIDATION` before anything is sent.
+ */
+export interface CloudEventOptions {
+  /** Required, unless the broker has `cloudEvents` defaults: then the topic or queue. */
+  type?: string;
+  /** Required, unless the broker has `cloudEvents` defaults (its `source`). A URI reference. */
+  source?: string;
+  subject?: string;
+  /** An absolute URI. */
+  dataschema?: string;
+  /** Default: the message id. */
+  id?: string;
+  /** Default: the message timestamp. A `Date` or an RFC 3339 string. */
+  time?: Date | string;
+  /** Extension attributes: names of lower-case letters and digits, at most 20. */
+  extensions?: Record<string, string>;
+}
+
+/** The `cloudEvents` connect option: every publish and send of the broker is a CloudEvent. */
+export interface CloudEventsDefaults {
+  /** The `source` of every event. Each event's `type` defaults to its topic or queue. */
+  source: string;
+}
+
+/**
+ * How CloudEvents attributes travel in a transport's headers: `ce-headers` as `ce-<name>` headers
+ * with percent-encoded values (the NATS and HTTP bindings; also memory), `amqp` as
+ * `cloudEvents_<name>` application properties (AMQP headers table) with the body's type in the
+ * content-type property.
+ */
+export type CloudEventsBinding = 'ce-headers' | 'amqp';
 
 /** A handler: resolve = ack; throw = retry; throw {@link PermanentError} = straight to the DLQ. */
 export type Handler<T = unknown> = (message: Message<T>) => Promise<void> | void;
@@ -77,6 +133,8 @@ export interface PublishOptions {
    * `false`: resolve once written to the connection — for data that may be lost on a crash.
    */
   confirm?: boolean;
+  /** Publish as a CloudEvent with these attributes; `false`: not an event despite broker defaults. */
+  cloudEvent?: CloudEventOptions | false;
 }
 
 /** Options of {@link Broker.send}. */
@@ -333,6 +391,13 @@ export interface BrokerOptions extends AdapterOptions {
   reconnect?: ReconnectOptions;
   /** Largest encoded body accepted by publish/send, checked before anything is sent. Adapter default. */
   maxPayloadBytes?: number;
+  /** Make every publish and send a CloudEvent from this source (per call: `cloudEvent`). */
+  cloudEvents?: CloudEventsDefaults;
+  /**
+   * OpenTelemetry spans and trace-context headers. Default true: on while an SDK has registered a
+   * TracerProvider (`@opentelemetry/api`), free while none has. `false`: never.
+   */
+  tracing?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,6 +466,8 @@ export interface TransportHooks {
 export interface Transport {
   readonly adapter: string;
   readonly inspector?: QueueInspector;
+  /** How CloudEvents attributes map onto this broker's headers. Default `ce-headers`. */
+  readonly cloudEventsBinding?: CloudEventsBinding;
   publish(message: OutgoingMessage, options: TransportPublishOptions): Promise<void>;
   send(message: OutgoingMessage, options: TransportPublishOptions): Promise<void>;
   subscribe(spec: SubscriptionSpec, deliver: DeliverFn): Promise<TransportSubscription>;
@@ -430,6 +497,10 @@ export interface BrokerSettings {
   readonly maxPayloadBytes: number | undefined;
   /** The adapter-specific keys of the options (`rabbitmq`, `nats`, …), for the adapter to validate. */
   readonly adapterOptions: Readonly<AdapterOptions>;
+  /** The `cloudEvents` defaults, validated; undefined when not set. */
+  readonly cloudEvents?: CloudEventsDefaults;
+  /** False when the user turned tracing off; undefined or true: on while an SDK is registered. */
+  readonly tracing?: boolean;
 }
 
 /** Creates a connected transport. Registered per scheme with `registerAdapter`. */
