@@ -19,7 +19,7 @@ import {
   uniqueName,
   waitFor,
 } from '@brokerkit/contract-tests';
-import { dlqStreamName, eventStreamName } from '../src/names.js';
+import { consumerName, dlqStreamName, eventStreamName } from '../src/names.js';
 
 /** One node of the loopback cluster (1-based `index`, server name `bk<index>`). */
 export interface ClusterNode {
@@ -321,9 +321,12 @@ export class Received {
   total = 0;
   /** Deliveries of a key beyond its first that the server marked as redelivered. */
   redeliveries = 0;
+  /** When each delivery arrived. */
+  readonly arrivals: number[] = [];
 
   add(key: string, redelivered: boolean): void {
     this.total++;
+    this.arrivals.push(Date.now());
     const n = this.counts.get(key) ?? 0;
     this.counts.set(key, n + 1);
     if (n === 0) this.firstAt.set(key, Date.now());
@@ -401,9 +404,12 @@ export interface ScenarioResult {
   /** Messages stored twice (publish duplicates), from a group that only read at the end. */
   storedTwice: number;
   firstConfirmedMs: number | undefined;
+  /** From the fault to the first delivery of a message published after it. */
   firstDeliveryMs: number | undefined;
   /** Longest time without any publish confirmed, from the fault on. */
   longestGapMs: number;
+  /** Longest time without any delivery, from the fault on (how long the group stalled). */
+  longestDeliveryGapMs: number;
   failures: string[];
   events: string[];
 }
@@ -476,8 +482,11 @@ export async function runFaultScenario(
     message: () => `${before} confirmed before the fault (have ${publisher.confirmed.length})`,
   });
   const leaderBefore = (await jsm.streams.info(stream)).cluster?.leader;
+  const consumerLeaderBefore = (await jsm.consumers.info(stream, consumerName(group))).cluster?.leader;
   const t0 = await scenario.fault(ctx);
-  t.comment(`timeline: fault done at m${publisher.attempted} (stream leader was ${leaderBefore})`);
+  t.comment(
+    `timeline: fault done at m${publisher.attempted} (stream leader was ${leaderBefore}, the group's consumer leader ${consumerLeaderBefore})`,
+  );
   const after = scenario.after ?? 1_000;
   await waitFor(
     () => {
@@ -505,6 +514,7 @@ export async function runFaultScenario(
     `timeline: recovered at m${publisher.attempted}; leader ${(await jsm.streams.info(stream)).cluster?.leader}`,
   );
   await publisher.stop();
+  const stoppedAt = Date.now();
   t.comment(`timeline: stopped at m${publisher.attempted}`);
   await waitHealthy(cluster, jsm, [stream]);
 
@@ -544,7 +554,8 @@ export async function runFaultScenario(
     storedTwice: stored - received.counts.size,
     firstConfirmedMs,
     firstDeliveryMs,
-    longestGapMs: longestGap([...publisher.confirmedAt.values()], t0),
+    longestGapMs: longestGap([...publisher.confirmedAt.values()], t0, stoppedAt),
+    longestDeliveryGapMs: longestGap(received.arrivals, t0, stoppedAt),
     failures: publisher.failures,
     events,
   };
@@ -561,16 +572,16 @@ export async function runFaultScenario(
       `duplicated ${result.duplicated} (redelivered ${result.redelivered}), stored ${stored}, stored twice ${result.storedTwice}`,
   );
   t.comment(
-    `failover: first confirmed publish ${fmtMs(firstConfirmedMs)} and first delivery ${fmtMs(firstDeliveryMs)} after the fault; ` +
-      `longest time without a confirmed publish ${fmtMs(result.longestGapMs)}; events ${events.join(' ') || 'none'}`,
+    `failover: first confirmed publish ${fmtMs(firstConfirmedMs)} and first delivery of a message published after it ${fmtMs(firstDeliveryMs)} after the fault; ` +
+      `longest time without a confirmed publish ${fmtMs(result.longestGapMs)}, without a delivery ${fmtMs(result.longestDeliveryGapMs)}; events ${events.join(' ') || 'none'}`,
   );
   if (errors.length) t.comment(`error events: ${errors.length} (first: ${errors[0]})`);
   return result;
 }
 
-/** The longest gap between `t0` and the confirmation times after it. */
-function longestGap(times: number[], t0: number): number {
-  const after = times.filter((at) => at >= t0).sort((a, b) => a - b);
+/** The longest gap from `t0` on between the `times` up to `end`. */
+function longestGap(times: number[], t0: number, end: number): number {
+  const after = times.filter((at) => at >= t0 && at <= end).sort((a, b) => a - b);
   let gap = 0;
   let last = t0;
   for (const at of after) {
