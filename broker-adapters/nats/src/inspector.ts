@@ -34,9 +34,7 @@ import type { Publisher } from './publisher.js';
 import type { Topology } from './topology.js';
 import { WIRE, plainBytes, readHeaders, storedHeaders } from './wire.js';
 
-const DEFAULT_PEEK = 10;
 /** How long one replayed dead letter may wait for its PubAck (outages included). */
-const PUBLISH_TIMEOUT_MS = 30_000;
 
 /**
  * A message a member gave back (`nak`, e.g. prefetched when it closed) stays ack-pending on the
@@ -59,6 +57,7 @@ export function createInspector(
   publisher: Publisher,
   codec: Codec,
   nc: NatsConnection,
+  publishTimeoutMs: number,
 ): QueueInspector {
   async function maybe<T>(p: Promise<T>): Promise<T | undefined> {
     try {
@@ -225,16 +224,9 @@ export function createInspector(
     return out;
   }
 
-  function checkLimit(limit: number | undefined): number {
-    const n = limit ?? DEFAULT_PEEK;
-    if (!Number.isInteger(n) || n < 1)
-      throw new ValidationError(`limit must be a positive integer, got ${String(limit)}`);
-    return n;
-  }
-
-  async function peekDeadLetters(queue: string, limit?: number): Promise<DeadLetter[]> {
-    const n = checkLimit(limit);
-    const stored = await readDeadLetters(queue, n);
+  // Core's inspector wrapper has validated names and applied the limits' defaults.
+  async function peekDeadLetters(queue: string, limit: number): Promise<DeadLetter[]> {
+    const stored = await readDeadLetters(queue, limit);
     return stored.map((m) => {
       const meta = readHeaders(m.header);
       return toDeadLetter(
@@ -251,8 +243,8 @@ export function createInspector(
     });
   }
 
-  async function replayDeadLetters(queue: string, options?: { limit?: number }): Promise<number> {
-    const n = options?.limit === undefined ? Number.MAX_SAFE_INTEGER : checkLimit(options.limit);
+  async function replayDeadLetters(queue: string, options: { limit?: number }): Promise<number> {
+    const n = options.limit ?? Number.MAX_SAFE_INTEGER;
     const stream = dlqStreamName(queue);
     let moved = 0;
     while (moved < n) {
@@ -276,7 +268,7 @@ export function createInspector(
           { id: meta.id, contentType: meta.contentType, timestamp: meta.timestamp ?? m.time },
           `replay:${stream}:${m.seq}:${meta.id ?? ''}`,
         );
-        await publisher.publishStored(subject, m.data, stored, PUBLISH_TIMEOUT_MS);
+        await publisher.publishStored(subject, m.data, stored, publishTimeoutMs);
         await maybe(jsm.streams.deleteMessage(stream, m.seq, false));
         moved++;
         if (moved >= n) break;

@@ -24,8 +24,6 @@ import { PubAcks } from './pub-acks.js';
 import { Publisher } from './publisher.js';
 import { Topology } from './topology.js';
 
-const DEAD_LETTER_TIMEOUT_MS = 30_000;
-
 /** Creates a connected NATS transport for one `nats://host:port` URL or a cluster's list. */
 export const createTransport: AdapterFactory = async (settings, hooks) => {
   const nats = resolveNatsOptions(settings.adapterOptions.nats, settings.urls.length);
@@ -37,9 +35,9 @@ export const createTransport: AdapterFactory = async (settings, hooks) => {
     conn.onDisconnect.add((server) => acks.connectionLost(server));
     const topology = new Topology(jsm, nats);
     const publisher = new Publisher(conn, acks, topology, nats);
-    const deadLetters = new DeadLetterWriter(publisher, topology, DEAD_LETTER_TIMEOUT_MS);
+    const deadLetters = new DeadLetterWriter(publisher, topology, settings.publishTimeoutMs);
     const lingering = new LingeringPulls();
-    const inspector = createInspector(jsm, topology, publisher, settings.codec, conn.nc);
+    const inspector = createInspector(jsm, topology, publisher, settings.codec, conn.nc, settings.publishTimeoutMs);
 
     const transport: Transport = {
       adapter: 'nats',
