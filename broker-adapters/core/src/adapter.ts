@@ -39,5 +39,6 @@ export { HEADER, deadLetterHeaders, userHeaders } from './headers.js';
 export { toDeadLetter, replayHeaders, type StoredDeadLetter } from './dead-letters.js';
 export { createDispatcher, type DispatcherOptions } from './delivery.js';
 export { DeliveryLoop, type DeliveryLoopOptions } from './delivery-loop.js';
+export { errorReply, ERROR_REPLY } from './request-reply.js';
 export { strictInspector, DEFAULT_PEEK_LIMIT, MAX_PEEK_LIMIT } from './inspector.js';
 export { InFlightTracker, withTimeout, deferred, type Deferred } from './support.js';

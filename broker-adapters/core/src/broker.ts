@@ -5,11 +5,12 @@
 import { EventEmitter } from 'node:events';
 import { createDispatcher } from './delivery.js';
 import { strictInspector } from './inspector.js';
+import { RequestReply } from './request-reply.js';
 import { writeCloudEvent } from './cloudevents.js';
 import { tracingActive, tracingMiddleware } from './tracing.js';
 import { assertKnownKeys, integerOption } from './option-checks.js';
 import { ClosedError, DiscardedError, PayloadTooLargeError, ValidationError } from './errors.js';
-import { RESERVED_HEADER_PREFIX } from './headers.js';
+import { copyUserHeaders as copyHeaders } from './headers.js';
 import { newMessageId } from './ids.js';
 import { validateGroupName, validatePattern, validateQueueName, validateTopic } from './names.js';
 import { resolveRetryPolicy } from './retry.js';
@@ -24,13 +25,15 @@ import type {
   Codec,
   ConsumeOptions,
   Handler,
-  Headers,
   Message,
   Middleware,
   OutgoingMessage,
   PublishContext,
   PublishOptions,
   QueueInspector,
+  RequestOptions,
+  RespondOptions,
+  Responder,
   RetryPolicy,
   SendOptions,
   SubscribeOptions,
@@ -58,21 +61,6 @@ function nonNegative(name: string, value: unknown, fallback: number): number {
     throw new ValidationError(`${name} must be a finite number >= 0, got ${String(value)}`);
   }
   return value;
-}
-
-function copyHeaders(headers: Headers | undefined): Headers {
-  const out: Headers = {};
-  if (headers === undefined) return out;
-  if (headers === null || typeof headers !== 'object') throw new ValidationError('headers must be an object');
-  for (const key in headers) {
-    const value = headers[key];
-    if (typeof value !== 'string') throw new ValidationError(`header "${key}" must be a string`);
-    if (key.startsWith(RESERVED_HEADER_PREFIX)) {
-      throw new ValidationError(`header "${key}" uses the reserved prefix "${RESERVED_HEADER_PREFIX}"`);
-    }
-    out[key] = value;
-  }
-  return out;
 }
 
 class ManagedSubscription implements Subscription {
@@ -115,6 +103,7 @@ class ManagedBroker extends EventEmitter implements Broker {
   readonly #publishTimeoutMs: number;
   readonly #maxPayloadBytes: number;
   #inspector: QueueInspector | undefined;
+  readonly #rpc: RequestReply;
   readonly #defaultTransportOptions: TransportPublishOptions;
   /** Errors reported while nobody listened, by code: only a few become process warnings. */
   readonly #unheardErrors = new Map<string, number>();
@@ -141,6 +130,16 @@ class ManagedBroker extends EventEmitter implements Broker {
       confirm: true,
       timeoutMs: settings.publishTimeoutMs,
       delayMs: 0,
+    });
+    this.#rpc = new RequestReply({
+      adapter: transport.adapter,
+      transport: transport.requestReply,
+      codec: this.#codec,
+      // Asked per request and per answer, as `#publish` does: an SDK may register after connect.
+      middleware: () => (this.#tracing && tracingActive() ? this.#tracedMiddleware : this.#middleware),
+      publishHooks: () => (this.#tracing && tracingActive() ? this.#tracedPublishHooks : this.#publishHooks),
+      timeoutMs: settings.publishTimeoutMs,
+      maxPayloadBytes: this.#maxPayloadBytes,
     });
   }
 
@@ -276,6 +275,26 @@ class ManagedBroker extends EventEmitter implements Broker {
     });
     const inner = await this.transport.consume({ queue, concurrency, prefetch, retry }, deliver);
     return this.#manage(queue, undefined, inner);
+  }
+
+  request<T>(topic: string, data: unknown, options?: RequestOptions): Promise<Message<T>> {
+    try {
+      this.#assertPublishing();
+      return this.#rpc.request<T>(topic, data, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async respond<T>(
+    pattern: string,
+    handler: Responder<T>,
+    options: RespondOptions = {},
+  ): Promise<Subscription> {
+    this.#assertAccepting();
+    const { transport, spec, answer } = this.#rpc.responder(pattern, handler, options);
+    const inner = await transport.respond(spec, answer);
+    return this.#manage(pattern, spec.group, inner);
   }
 
   close(): Promise<void> {

@@ -11,21 +11,25 @@
  * never settled twice and never left unaccounted: see docs/architecture.md#the-settle-failure-rule.
  */
 import { toError } from './errors.js';
-import type { DeliverFn, DeliveryOutcome, RawDelivery } from './types.js';
+import type { DeliveryOutcome, RawDelivery } from './types.js';
 
-/** What a {@link DeliveryLoop} needs from its adapter. `C` is a per-delivery companion (e.g. a channel). */
-export interface DeliveryLoopOptions<T, C = undefined> {
+/**
+ * What a {@link DeliveryLoop} needs from its adapter. `C` is a per-delivery companion (e.g. a
+ * channel). `O` is what core decides per delivery: a {@link DeliveryOutcome} for subscriptions
+ * and consumers, the reply (an `OutgoingMessage`, from core's `AnswerFn`) for responders.
+ */
+export interface DeliveryLoopOptions<T, C = undefined, O = DeliveryOutcome> {
   /** Deliveries running at once. */
   readonly concurrency: number;
-  /** The subscription's dispatcher (core's `createDispatcher`). */
-  readonly deliver: DeliverFn;
+  /** The subscription's dispatcher (core's `createDispatcher`), or a responder's `AnswerFn`. */
+  readonly deliver: (delivery: RawDelivery) => Promise<O>;
   /**
    * The delivery core decides on, or `undefined` when the adapter settled the item itself (a
    * message meant for someone else, a delay not yet over): its slot frees at once.
    */
   toDelivery(item: T, context: C): RawDelivery | undefined;
-  /** Carry the outcome out on the broker (ack, retry, dead-letter, discard). May be async. */
-  settle(item: T, context: C, outcome: DeliveryOutcome, delivery: RawDelivery): void | Promise<void>;
+  /** Carry the outcome out on the broker (ack, retry, dead-letter, discard; send a reply). May be async. */
+  settle(item: T, context: C, outcome: O, delivery: RawDelivery): void | Promise<void>;
   /** Give the item back to the broker for redelivery after a failed settle. Should not throw. */
   release(item: T, context: C, error: Error): void;
   /** Report an error no caller awaits (the broker's `error` event). */
@@ -35,16 +39,16 @@ export interface DeliveryLoopOptions<T, C = undefined> {
 }
 
 /** See the module comment. */
-export class DeliveryLoop<T, C = undefined> {
+export class DeliveryLoop<T, C = undefined, O = DeliveryOutcome> {
   #running = 0;
   #stopped = false;
   /** Waiting items and their companions, interleaved, from `#head` on: no per-item wrapper. */
   #waiting: unknown[] = [];
   #head = 0;
   #idleWaiters: Array<() => void> = [];
-  readonly #o: DeliveryLoopOptions<T, C>;
+  readonly #o: DeliveryLoopOptions<T, C, O>;
 
-  constructor(options: DeliveryLoopOptions<T, C>) {
+  constructor(options: DeliveryLoopOptions<T, C, O>) {
     this.#o = options;
   }
 
@@ -146,7 +150,7 @@ export class DeliveryLoop<T, C = undefined> {
     );
   }
 
-  #settle(item: T, context: C, outcome: DeliveryOutcome, delivery: RawDelivery): void {
+  #settle(item: T, context: C, outcome: O, delivery: RawDelivery): void {
     let result: void | Promise<void>;
     try {
       result = this.#o.settle(item, context, outcome, delivery);

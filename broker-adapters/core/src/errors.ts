@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'BK_PERMANENT'
   | 'BK_UNSUPPORTED'
   | 'BK_BROKER'
-  | 'BK_DISCARDED';
+  | 'BK_DISCARDED'
+  | 'BK_REMOTE'
+  | 'BK_NO_RESPONDERS';
 
 /** Base class of every brokerkit error. */
 export class BrokerkitError extends Error {
@@ -117,6 +119,31 @@ export class PermanentError extends BrokerkitError {
 export class DiscardedError extends BrokerkitError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('BK_DISCARDED', message, options);
+  }
+}
+
+/**
+ * A responder's handler threw: its message, and its `code` as `remoteCode`, travelled back with
+ * the reply. Never its stack: only the text crosses the broker, and this error's own stack is the
+ * requester's.
+ */
+export class RemoteError extends BrokerkitError {
+  /** The `code` of the error the responder threw (e.g. `BK_PERMANENT` or an application code). */
+  readonly remoteCode: string | undefined;
+  /** The class name of the error the responder threw (e.g. `TypeError`). */
+  readonly remoteName: string | undefined;
+
+  constructor(message: string, remote: { code?: string; name?: string } = {}, options?: { cause?: unknown }) {
+    super('BK_REMOTE', message, options);
+    this.remoteCode = remote.code;
+    this.remoteName = remote.name;
+  }
+}
+
+/** Nobody responds on the request's topic, and the broker said so at once (NATS, RabbitMQ, memory). */
+export class NoRespondersError extends BrokerkitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('BK_NO_RESPONDERS', message, options);
   }
 }
 

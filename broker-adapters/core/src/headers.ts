@@ -2,6 +2,7 @@
  * brokerkit's own message headers, and the helpers that add or strip them. Adapters use these so
  * dead letters look the same on every broker.
  */
+import { ValidationError } from './errors.js';
 import type { Headers } from './types.js';
 
 /** Header names brokerkit sets. User headers must not start with {@link RESERVED_HEADER_PREFIX}. */
@@ -18,10 +19,28 @@ export const HEADER = Object.freeze({
   attempts: 'x-brokerkit-attempts',
   /** The topic a group message was published to (kept so replay restores `Message.topic`). */
   topic: 'x-brokerkit-topic',
+  /** On a reply: `error` when it carries the responder's error instead of a value. */
+  reply: 'x-brokerkit-reply',
 });
 
 /** Prefix of the headers reserved for brokerkit. */
 export const RESERVED_HEADER_PREFIX = 'x-brokerkit-';
+
+/** A copy of the headers a caller passed (publish, send, request): strings only, none reserved. */
+export function copyUserHeaders(headers: Headers | undefined): Headers {
+  const out: Headers = {};
+  if (headers === undefined) return out;
+  if (headers === null || typeof headers !== 'object') throw new ValidationError('headers must be an object');
+  for (const key in headers) {
+    const value = headers[key];
+    if (typeof value !== 'string') throw new ValidationError(`header "${key}" must be a string`);
+    if (key.startsWith(RESERVED_HEADER_PREFIX)) {
+      throw new ValidationError(`header "${key}" uses the reserved prefix "${RESERVED_HEADER_PREFIX}"`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
 
 const MAX_ERROR_HEADER = 1000;
 

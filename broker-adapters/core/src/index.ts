@@ -21,6 +21,8 @@ export {
   BrokerError,
   PermanentError,
   DiscardedError,
+  RemoteError,
+  NoRespondersError,
   isBrokerkitError,
   redactUrl,
   type ErrorCode,

@@ -167,6 +167,35 @@ export interface ConsumeOptions {
   retry?: RetryOptions;
 }
 
+/** Options of {@link Broker.request}. */
+export interface RequestOptions {
+  headers?: Headers;
+  /**
+   * How long to wait for the reply, including time spent waiting out an outage. Default: the
+   * broker's `publishTimeoutMs` (30 s).
+   */
+  timeoutMs?: number;
+}
+
+/** Options of {@link Broker.respond}. */
+export interface RespondOptions {
+  /**
+   * Responders with the same group and pattern share the requests: each request goes to one of
+   * them. Without a group every responder whose pattern matches receives each request and the
+   * first reply wins.
+   */
+  group?: string;
+  /** Requests handled at once by this responder. Default 1. */
+  concurrency?: number;
+}
+
+/**
+ * A responder: what it returns (or resolves with) is the reply, encoded by the codec like a
+ * payload (`undefined` replies `null`); what it throws reaches the requester as a `RemoteError`
+ * (`BK_REMOTE`) with the message and code, never the stack.
+ */
+export type Responder<T = unknown> = (request: Message<T>) => unknown;
+
 /** A live subscription or consumer. */
 export interface Subscription extends AsyncDisposable {
   /** The pattern (subscriptions) or queue name (consumers). */
@@ -210,6 +239,19 @@ export interface Broker extends AsyncDisposable {
   send(queue: string, data: unknown, options?: SendOptions): Promise<void>;
   /** Consume a work queue (competing consumers). */
   consume<T = unknown>(queue: string, handler: Handler<T>, options?: ConsumeOptions): Promise<Subscription>;
+  /**
+   * Ask and wait for the answer: resolves with the reply of one responder of the topic. Rejects
+   * with `BK_REMOTE` (`RemoteError`) when the responder threw, `BK_NO_RESPONDERS` when the broker
+   * can tell nobody responds, else `BK_TIMEOUT` after `timeoutMs`. Requests and events are kept
+   * apart: a request does not reach `subscribe` handlers, nor an event `respond` handlers.
+   */
+  request<T = unknown>(topic: string, data: unknown, options?: RequestOptions): Promise<Message<T>>;
+  /** Answer requests to a pattern; resolves once live on the broker. */
+  respond<T = unknown>(
+    pattern: string,
+    handler: Responder<T>,
+    options?: RespondOptions,
+  ): Promise<Subscription>;
   /** Add a middleware around publish and handle. Applies to later calls and deliveries. */
   use(middleware: Middleware): this;
   /** Drain: stop consumers, let in-flight handlers finish, flush publishes, disconnect. Idempotent. */
@@ -242,7 +284,7 @@ export interface Codec {
 /** A message on its way to the broker. Middleware may add headers. */
 export interface OutgoingMessage {
   readonly id: string;
-  /** Topic (publish) or queue (send). */
+  /** Topic (publish, request; a reply: the topic of its request) or queue (send). */
   readonly destination: string;
   readonly data: unknown;
   readonly body: Uint8Array;
@@ -251,17 +293,20 @@ export interface OutgoingMessage {
   readonly timestamp: Date;
 }
 
-/** What a publish middleware sees. */
+/**
+ * What a publish middleware sees. For a `request`, `next()` resolves once the reply arrived (a
+ * reply carrying the responder's error included) and rejects when none came.
+ */
 export interface PublishContext {
-  readonly kind: 'publish' | 'send';
+  readonly kind: 'publish' | 'send' | 'request';
   readonly message: OutgoingMessage;
   readonly confirm: boolean;
 }
 
 /** What a handle middleware sees. */
 export interface HandleContext {
-  readonly kind: 'subscribe' | 'consume';
-  /** Pattern (subscriptions) or queue (consumers). */
+  readonly kind: 'subscribe' | 'consume' | 'respond';
+  /** Pattern (subscriptions, responders) or queue (consumers). */
   readonly destination: string;
   readonly group: string | undefined;
   readonly message: Message;
@@ -285,8 +330,15 @@ export type DeliveryOutcome =
   /** Ephemeral subscription out of attempts: dropped, and reported through the `error` event. */
   | { readonly kind: 'discarded'; readonly error: Error };
 
-/** The kinds of {@link DeliveryOutcome}: the `outcome` label of metrics. */
-export type OutcomeKind = DeliveryOutcome['kind'];
+/** How a request ended at its responder: what `settled` middleware sees for responders. */
+export type ReplyOutcome =
+  /** The handler's value went back as the reply. */
+  | { readonly kind: 'reply' }
+  /** The handler threw (or its value could not be encoded): the error went back instead. */
+  | { readonly kind: 'reply_error'; readonly error: Error };
+
+/** The kinds of {@link DeliveryOutcome} and {@link ReplyOutcome}: the `outcome` label of metrics. */
+export type OutcomeKind = DeliveryOutcome['kind'] | ReplyOutcome['kind'];
 
 /**
  * Cross-cutting behaviour (metrics, tracing, logging) around publish and handle. Every hook is
@@ -302,9 +354,14 @@ export interface Middleware {
    * `handlerMs` is how long the handler (with any `handle` middleware) ran, measured by core;
    * `undefined` when the message never reached the handler (undecodable). An observer that only
    * needs timing and outcome should use this instead of a `handle` hook: without `handle` hooks
-   * core calls the handler directly.
+   * core calls the handler directly. Responders (`context.kind === 'respond'`) end in a
+   * {@link ReplyOutcome}.
    */
-  settled?(context: HandleContext, outcome: DeliveryOutcome, handlerMs: number | undefined): void;
+  settled?(
+    context: HandleContext,
+    outcome: DeliveryOutcome | ReplyOutcome,
+    handlerMs: number | undefined,
+  ): void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -453,6 +510,44 @@ export interface TransportSubscription {
   close(): Promise<void>;
 }
 
+/** A responder as the adapter receives it (pattern and group already validated). */
+export interface ResponderSpec {
+  readonly pattern: string;
+  /** Responders with the same group and pattern share the requests (load-balanced). */
+  readonly group: string | undefined;
+  readonly concurrency: number;
+}
+
+/** Options of one transport request, defaults applied. */
+export interface TransportRequestOptions {
+  /** How long to wait for the reply, outage included: then `BK_TIMEOUT` (or `BK_UNAVAILABLE`). */
+  readonly timeoutMs: number;
+}
+
+/**
+ * Answers one request: decodes it, runs middleware and the responder's handler, and resolves
+ * with the reply to send back (a handler's error becomes an error reply). Never rejects.
+ */
+export type AnswerFn = (request: RawDelivery) => Promise<OutgoingMessage>;
+
+/**
+ * Capability: request/reply (see `Broker.request`). Many requests in flight share one reply
+ * channel or inbox, never one each.
+ */
+export interface RequestReplyTransport {
+  /**
+   * Send a request and resolve with the first reply. Rejects with `BK_NO_RESPONDERS` where the
+   * broker tells at once that nobody listens, `BK_TIMEOUT` when no reply came within
+   * `timeoutMs`, `BK_CLOSED` when the transport closed first.
+   */
+  request(message: OutgoingMessage, options: TransportRequestOptions): Promise<RawDelivery>;
+  /**
+   * Receive requests matching the pattern (resolving once live on the broker), run up to
+   * `concurrency` `answer` calls at once on core's `DeliveryLoop`, and send each reply back.
+   */
+  respond(spec: ResponderSpec, answer: AnswerFn): Promise<TransportSubscription>;
+}
+
 /** Callbacks a transport uses to report connection state to core. */
 export interface TransportHooks {
   status(status: BrokerStatus, error?: Error): void;
@@ -468,6 +563,8 @@ export interface Transport {
   readonly inspector?: QueueInspector;
   /** How CloudEvents attributes map onto this broker's headers. Default `ce-headers`. */
   readonly cloudEventsBinding?: CloudEventsBinding;
+  /** Request/reply, where the adapter supports it (memory, RabbitMQ and NATS do; else `BK_UNSUPPORTED`). */
+  readonly requestReply?: RequestReplyTransport;
   publish(message: OutgoingMessage, options: TransportPublishOptions): Promise<void>;
   send(message: OutgoingMessage, options: TransportPublishOptions): Promise<void>;
   subscribe(spec: SubscriptionSpec, deliver: DeliverFn): Promise<TransportSubscription>;
