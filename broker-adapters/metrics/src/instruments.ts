@@ -31,6 +31,7 @@ export interface Instruments {
   readonly publishErrors: CounterFamily;
   readonly consumed: CounterFamily;
   readonly publishDuration: HistogramFamily;
+  readonly requestDuration: HistogramFamily;
   readonly processDuration: HistogramFamily;
   readonly deliveryLag: HistogramFamily;
   // Rare events and scrape-time gauges: prom-client's own classes.
@@ -116,25 +117,32 @@ function createInstruments(registry: Registry): Instruments {
     queueSources,
     published: new CounterFamily(
       'brokerkit_messages_published_total',
-      'Messages published or sent and confirmed by the broker.',
+      'Messages published or sent and confirmed by the broker; requests answered.',
       PUBLISH_LABELS,
       registry,
     ),
     publishErrors: new CounterFamily(
       'brokerkit_publish_errors_total',
-      'Publishes and sends that rejected (timeout, outage, broker refusal).',
+      'Publishes, sends and requests that rejected (timeout, outage, broker refusal, no responders).',
       PUBLISH_LABELS,
       registry,
     ),
     consumed: new CounterFamily(
       'brokerkit_messages_consumed_total',
-      'Deliveries handled, by outcome: ack, retry, dead_letter or discarded.',
+      'Deliveries handled, by outcome: ack, retry, dead_letter or discarded (responders: reply or reply_error).',
       CONSUME_LABELS,
       registry,
     ),
     publishDuration: new HistogramFamily(
       'brokerkit_publish_duration_seconds',
       'Time from publish/send until the broker confirmed it.',
+      PUBLISH_LABELS,
+      PUBLISH_BUCKETS,
+      registry,
+    ),
+    requestDuration: new HistogramFamily(
+      'brokerkit_request_duration_seconds',
+      'Time from request until its reply arrived (the responder handler included).',
       PUBLISH_LABELS,
       PUBLISH_BUCKETS,
       registry,

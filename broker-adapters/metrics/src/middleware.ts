@@ -11,6 +11,7 @@ import type {
   Middleware,
   OutcomeKind,
   PublishContext,
+  ReplyOutcome,
 } from '@brokerkit/core';
 import type { CounterCell, HistogramCell } from './hot-metrics.js';
 import { instrumentsFor } from './instruments.js';
@@ -41,16 +42,19 @@ export interface BrokerMetrics extends Middleware {
 interface PublishChildren {
   readonly published: CounterCell;
   readonly errors: CounterCell;
+  /** Publishes and sends: until confirmed. Requests: until the reply arrived. */
   readonly duration: HistogramCell;
 }
 
 interface HandleChildren {
-  readonly outcomes: Readonly<Record<OutcomeKind, CounterCell>>;
+  readonly outcomes: Readonly<Partial<Record<OutcomeKind, CounterCell>>>;
   readonly duration: HistogramCell;
   readonly lag: HistogramCell;
 }
 
-const OUTCOMES: readonly OutcomeKind[] = ['ack', 'retry', 'dead_letter', 'discarded'];
+/** Outcomes of subscriptions and consumers, and of responders: each exported from zero. */
+const DELIVERY_OUTCOMES: readonly OutcomeKind[] = ['ack', 'retry', 'dead_letter', 'discarded'];
+const REPLY_OUTCOMES: readonly OutcomeKind[] = ['reply', 'reply_error'];
 
 function positiveMs(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -72,40 +76,46 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
     options.log ??
     ((message: string, error: Error) => console.warn(`brokerkit metrics: ${message}: ${error.message}`));
 
-  const { publishDuration, processDuration, deliveryLag } = instruments;
+  const { publishDuration, requestDuration, processDuration, deliveryLag } = instruments;
   // One middleware serves one broker; `attach` sets the label. Before attach, `unattached`.
   let brokerLabel = 'unattached';
   const publishChildren = new Map<string, PublishChildren>();
+  const requestChildren = new Map<string, PublishChildren>();
   // destination → group ('' for none) → children: two lookups, no key string built per message.
   const handleChildren = new Map<string, Map<string, HandleChildren>>();
+  const respondChildren = new Map<string, Map<string, HandleChildren>>();
 
-  function forPublish(destination: string): PublishChildren {
-    let children = publishChildren.get(destination);
+  function forPublish(destination: string, request: boolean): PublishChildren {
+    const byDestination = request ? requestChildren : publishChildren;
+    let children = byDestination.get(destination);
     if (!children) {
       const labels = { broker: brokerLabel, destination };
       // Cells exist (at zero) from the first publish: rate() and alerts see the first error.
       children = {
         published: instruments.published.cell(labels),
         errors: instruments.publishErrors.cell(labels),
-        duration: instruments.publishDuration.cell(labels),
+        // A request's round trip includes the responder's work: not a publish confirmation time.
+        duration: (request ? instruments.requestDuration : instruments.publishDuration).cell(labels),
       };
-      publishChildren.set(destination, children);
+      byDestination.set(destination, children);
     }
     return children;
   }
 
-  function forHandle(destination: string, group: string | undefined): HandleChildren {
-    let byGroup = handleChildren.get(destination);
+  function forHandle(destination: string, group: string | undefined, respond: boolean): HandleChildren {
+    const byDestination = respond ? respondChildren : handleChildren;
+    let byGroup = byDestination.get(destination);
     if (!byGroup) {
       byGroup = new Map();
-      handleChildren.set(destination, byGroup);
+      byDestination.set(destination, byGroup);
     }
     const groupLabel = group ?? '';
     let children = byGroup.get(groupLabel);
     if (!children) {
       const labels = { broker: brokerLabel, destination, group: groupLabel };
-      const outcomes = {} as Record<OutcomeKind, CounterCell>;
-      for (const outcome of OUTCOMES) outcomes[outcome] = instruments.consumed.cell({ ...labels, outcome });
+      const outcomes: Partial<Record<OutcomeKind, CounterCell>> = {};
+      for (const outcome of respond ? REPLY_OUTCOMES : DELIVERY_OUTCOMES)
+        outcomes[outcome] = instruments.consumed.cell({ ...labels, outcome });
       children = {
         outcomes,
         duration: instruments.processDuration.cell(labels),
@@ -122,7 +132,9 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
     attach(broker: Broker): void {
       brokerLabel = broker.adapter;
       publishChildren.clear();
+      requestChildren.clear();
       handleChildren.clear();
+      respondChildren.clear();
       const up = instruments.connectionUp.labels({ broker: brokerLabel });
       const reconnects = instruments.reconnects.labels({ broker: brokerLabel });
       reconnects.inc(0); // export the series from the start, so rate() sees the first reconnect
@@ -147,7 +159,8 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
     // async + try/await: one promise per call and no closures; also catches a `next()` that
     // throws synchronously (core calls a sync handler directly, so its throw arrives that way).
     async publish(context: PublishContext, next: () => Promise<void>): Promise<void> {
-      const children = forPublish(context.message.destination);
+      const request = context.kind === 'request';
+      const children = forPublish(context.message.destination, request);
       const start = performance.now();
       try {
         await next();
@@ -156,14 +169,22 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
         throw error;
       }
       children.published.value++;
-      publishDuration.observe(children.duration, (performance.now() - start) / 1000);
+      (request ? requestDuration : publishDuration).observe(
+        children.duration,
+        (performance.now() - start) / 1000,
+      );
     },
 
     // Only `settled`, no `handle` hook: core then calls the handler directly and hands over the
     // handler time it measured, so a delivery costs metrics one call and no extra promise.
-    settled(context: HandleContext, outcome: DeliveryOutcome, handlerMs: number | undefined): void {
-      const children = forHandle(context.destination, context.group);
-      children.outcomes[outcome.kind].value++;
+    settled(
+      context: HandleContext,
+      outcome: DeliveryOutcome | ReplyOutcome,
+      handlerMs: number | undefined,
+    ): void {
+      const children = forHandle(context.destination, context.group, context.kind === 'respond');
+      const cell = children.outcomes[outcome.kind];
+      if (cell !== undefined) cell.value++;
       // Undecodable messages never reached the handler: nothing to time.
       if (handlerMs !== undefined) processDuration.observe(children.duration, handlerMs / 1000);
       const sent = context.message.timestamp.getTime();

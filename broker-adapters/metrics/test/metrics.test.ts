@@ -225,3 +225,42 @@ t.test('options are validated', async (t) => {
   t.throws(() => metrics({ inspectTimeoutMs: 0 }), RangeError);
   t.throws(() => metrics({ inspectCacheMs: Number.NaN }), RangeError);
 });
+
+t.test('requests are counted with their round trip; responders by outcome reply / reply_error', async (t) => {
+  const broker = await memoryBroker(t);
+  const m = metrics({ defaultMetrics: false });
+  broker.use(m);
+  const topic = `${uniqueName('rpc')}.get`;
+  const pattern = `${topic.split('.')[0]!}.*`;
+  await broker.respond<string>(pattern, (msg) => {
+    if (msg.data === 'fail') throw new Error('no');
+    return 'ok';
+  });
+  await broker.request(topic, 'a');
+  await broker.request(topic, 'b');
+  await t.rejects(broker.request(topic, 'fail'), { code: 'BK_REMOTE' });
+  await t.rejects(broker.request(`${uniqueName('none')}.x`, 1), { code: 'BK_NO_RESPONDERS' });
+  const text = await m.registry.metrics();
+  const requested = { broker: 'memory', destination: topic };
+  t.equal(
+    sample(text, 'brokerkit_messages_published_total', requested),
+    3,
+    'answered requests, a remote error included',
+  );
+  t.equal(sample(text, 'brokerkit_request_duration_seconds_count', requested), 3, 'their round trips');
+  t.equal(
+    sample(text, 'brokerkit_publish_duration_seconds_count', requested),
+    undefined,
+    'not as publish times',
+  );
+  const responded = { destination: pattern, group: '' };
+  t.equal(sample(text, 'brokerkit_messages_consumed_total', { ...responded, outcome: 'reply' }), 2);
+  t.equal(sample(text, 'brokerkit_messages_consumed_total', { ...responded, outcome: 'reply_error' }), 1);
+  t.equal(
+    sample(text, 'brokerkit_messages_consumed_total', { ...responded, outcome: 'ack' }),
+    undefined,
+    'no delivery outcomes for responders',
+  );
+  t.equal(sample(text, 'brokerkit_process_duration_seconds_count', responded), 3);
+  promtoolCheck(t, text);
+});
