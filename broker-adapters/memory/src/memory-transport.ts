@@ -14,6 +14,7 @@ import type {
 } from '@brokerkit/core';
 import type { MemoryBroker } from './memory-broker.js';
 import { QueueConsumer, type MemoryQueue } from './memory-queue.js';
+import { MemoryRequestReply } from './memory-rpc.js';
 import type { StoredMessage } from './stored-message.js';
 
 function toStored(message: OutgoingMessage): StoredMessage {
@@ -55,12 +56,15 @@ class MemorySubscription implements TransportSubscription {
 /** See the module comment. */
 export class MemoryTransport implements Transport {
   readonly adapter = 'memory';
+  readonly requestReply: MemoryRequestReply;
 
   constructor(
     private readonly broker: MemoryBroker,
     readonly inspector: QueueInspector,
     private readonly report: (error: Error) => void,
-  ) {}
+  ) {
+    this.requestReply = new MemoryRequestReply(broker, report);
+  }
 
   async publish(message: OutgoingMessage, _options: TransportPublishOptions): Promise<void> {
     this.broker.publish(toStored(message));
@@ -82,8 +86,13 @@ export class MemoryTransport implements Transport {
     return this.#attach(this.broker.workQueue(spec.queue), spec.concurrency, deliver);
   }
 
-  /** Nothing to flush: every confirmed message is already in its queue, which outlives this connection. */
-  async close(): Promise<void> {}
+  /**
+   * Nothing to flush: every confirmed message is already in its queue, which outlives this
+   * connection. Requests still waiting for a reply end with `BK_CLOSED`.
+   */
+  async close(): Promise<void> {
+    this.requestReply.close();
+  }
 
   #attach(queue: MemoryQueue, concurrency: number, deliver: DeliverFn): MemorySubscription {
     const consumer = new QueueConsumer(deliver, concurrency, this.report);
