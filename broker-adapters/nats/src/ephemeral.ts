@@ -78,8 +78,8 @@ class EphemeralSubscription implements TransportSubscription {
     const first = msg.subject.charCodeAt(0);
     if (first === DOLLAR || first === UNDERSCORE) return;
     const meta = receivedHeaders(msg, true);
-    // A replayed group dead letter is meant for that group alone.
-    if (meta.headers[WIRE.replayTo] !== undefined) return;
+    // A replayed group dead letter is meant for that group alone; a request for responders.
+    if (meta.headers[WIRE.replayTo] !== undefined || meta.headers[WIRE.request] !== undefined) return;
     if (this.#deliveries.waiting >= this.maxPending) {
       if (this.#dropped++ === 0) {
         this.hooks.error(

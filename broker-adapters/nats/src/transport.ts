@@ -22,6 +22,7 @@ import { LingeringPulls } from './lingering.js';
 import { resolveNatsOptions } from './options.js';
 import { PubAcks } from './pub-acks.js';
 import { Publisher } from './publisher.js';
+import { NatsRequestReply } from './rpc.js';
 import { Topology } from './topology.js';
 
 /** Creates a connected NATS transport for one `nats://host:port` URL or a cluster's list. */
@@ -38,10 +39,12 @@ export const createTransport: AdapterFactory = async (settings, hooks) => {
     const deadLetters = new DeadLetterWriter(publisher, topology, settings.publishTimeoutMs);
     const lingering = new LingeringPulls();
     const inspector = createInspector(jsm, topology, publisher, settings.codec, conn.nc, settings.publishTimeoutMs);
+    const requestReply = new NatsRequestReply(conn, hooks, nats.maxPendingEphemeral);
 
     const transport: Transport = {
       adapter: 'nats',
       inspector,
+      requestReply,
       publish: (message: OutgoingMessage, o: TransportPublishOptions) => publisher.publish(message, o),
       send: (message: OutgoingMessage, o: TransportPublishOptions) => publisher.send(message, o),
 
@@ -96,6 +99,7 @@ export const createTransport: AdapterFactory = async (settings, hooks) => {
         await publisher.inFlight.idle();
         acks.close();
         await lingering.settle();
+        requestReply.close();
         await conn.close();
       },
     };

@@ -26,6 +26,8 @@ export const WIRE = Object.freeze({
   notBefore: 'x-brokerkit-not-before',
   /** A replayed group dead letter: only this group handles it, every other subscriber skips it. */
   replayTo: 'x-brokerkit-replay-to',
+  /** A brokerkit request (`rpc.ts`): responders answer it, ephemeral subscriptions skip it. */
+  request: 'x-brokerkit-request',
 });
 
 const STATUS_LINE = 'NATS/1.0';
