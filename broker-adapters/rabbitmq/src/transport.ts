@@ -30,6 +30,7 @@ import { sendDelayBucket } from './names.js';
 import { resolveOptions } from './options.js';
 import type { ResolvedOptions } from './options.js';
 import { Publisher } from './publisher.js';
+import { RabbitRequestReply } from './rpc.js';
 import { CombinedStatus } from './status.js';
 import { Topology } from './topology.js';
 
@@ -38,6 +39,7 @@ class RabbitMqTransport implements Transport {
   /** CloudEvents attributes as `cloudEvents_*` entries of the AMQP headers table (README). */
   readonly cloudEventsBinding = 'amqp';
   readonly inspector: RabbitInspector;
+  readonly requestReply: RabbitRequestReply;
   /** Consumers, declarations and inspection. */
   readonly #supervisor: ConnectionSupervisor;
   /** Publishes (and the retries and dead letters consumers publish). */
@@ -64,6 +66,15 @@ class RabbitMqTransport implements Transport {
     this.#publisher = new Publisher(this.#publishing, options.exchange, options.maxBufferedPublishes, hooks);
     this.#topology = new Topology(this.#supervisor, options);
     this.#publishing.join(this.#publisher);
+    // Requests publish on the reply channel: it lives on the publishing connection (rpc.ts).
+    this.requestReply = new RabbitRequestReply({
+      publishing: this.#publishing,
+      consuming: this.#supervisor,
+      publisher: this.#publisher,
+      options,
+      hooks,
+    });
+    this.#publishing.join(this.requestReply);
     // Restored in this order after a reconnection: the declaration cache first, then consumers.
     this.#supervisor.join(this.#topology);
     this.#context = {
@@ -177,6 +188,7 @@ class RabbitMqTransport implements Transport {
   async close(): Promise<void> {
     // Subscriptions are closed by core first; what is left are publishes to flush.
     await Promise.allSettled([...this.#consumers].map((c) => c.close()));
+    await this.requestReply.close();
     await this.#publisher.idle();
     await this.#publisher.close();
     await Promise.all([this.#supervisor.close(), this.#publishing.close()]);
