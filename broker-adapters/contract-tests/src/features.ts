@@ -32,6 +32,17 @@ export interface Features {
    * failing test waits this long. Default 5 000; real brokers may want more.
    */
   timeoutMs: number;
+  /**
+   * A request nobody responds to rejects with `BK_NO_RESPONDERS` at once (NATS no-responders
+   * status, an unroutable RabbitMQ request, memory). When false the suite expects `BK_TIMEOUT`.
+   * Default true.
+   */
+  noRespondersDetected: boolean;
+  /**
+   * The adapter has request/reply (`Transport.requestReply`). When false the `request and reply`
+   * area expects `BK_UNSUPPORTED` from `request` and `respond`. Default true.
+   */
+  requestReply: boolean;
 }
 
 /** The defaults: the in-memory reference adapter's profile. */
@@ -41,6 +52,8 @@ export const DEFAULT_FEATURES: Readonly<Features> = Object.freeze({
   messageIdDedup: false,
   retryInitialMs: 20,
   timeoutMs: 5_000,
+  noRespondersDetected: true,
+  requestReply: true,
 });
 
 /** What {@link runContractSuite} needs from an adapter's test file. */
@@ -55,7 +68,8 @@ export interface ContractOptions {
   features?: Partial<Features>;
   /**
    * Run only these areas (`semantics`, `retry and dead letters`, `messages`,
-   * `names and configuration errors`, `close and drain`, `inspection`): for developing an adapter.
+   * `names and configuration errors`, `close and drain`, `inspection`, `core seams`,
+   * `request and reply`): for developing an adapter.
    */
   only?: readonly string[];
 }

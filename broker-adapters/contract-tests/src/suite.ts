@@ -11,6 +11,7 @@ import { failureTests } from './failures.js';
 import { inspectionTests } from './inspection.js';
 import { lifecycleTests } from './lifecycle.js';
 import { messageTests } from './messages.js';
+import { requestReplyTests } from './request-reply.js';
 import { seamTests } from './seams.js';
 import { semanticsTests } from './semantics.js';
 import { validationTests } from './validation.js';
@@ -24,6 +25,7 @@ const AREAS: readonly [string, (parent: TapTest, ctx: SuiteContext) => void][] =
   ['close and drain', lifecycleTests],
   ['inspection', inspectionTests],
   ['core seams', seamTests],
+  ['request and reply', requestReplyTests],
 ];
 
 /**
