@@ -12,6 +12,7 @@ import { scenarios as rabbitmq } from './rabbitmq.js';
 import { scenarios as nats } from './nats.js';
 import { scenarios as natsCluster } from './nats-cluster.js';
 import { scenarios as admin } from './admin.js';
+import { scenarios as requestReply } from './request-reply.js';
 import { scenarios as tracing } from './tracing.js';
 
 interface Row {
@@ -41,7 +42,15 @@ function fmt(n: number | undefined, digits = 0): string {
 
 async function main(): Promise<void> {
   const filters = process.argv.slice(2);
-  const all: Scenario[] = [...memory, ...rabbitmq, ...nats, ...natsCluster, ...tracing, ...admin];
+  const all: Scenario[] = [
+    ...memory,
+    ...rabbitmq,
+    ...nats,
+    ...natsCluster,
+    ...tracing,
+    ...admin,
+    ...requestReply,
+  ];
   const selected = filters.length
     ? all.filter((s) => filters.some((f) => s.suite === f || s.workload.includes(f)))
     : all;

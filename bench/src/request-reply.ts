@@ -1,0 +1,346 @@
+/**
+ * Request / reply: brokerkit's `request` + `respond` against the raw clients doing the same in the
+ * same run — nats.js `nc.request` with a `msg.respond` responder, and an amqplib direct reply-to
+ * client (one channel consuming `amq.rabbitmq.reply-to`, correlation ids) with a plain consumer
+ * answering by `sendToQueue(replyTo)`. Requester and responder are separate connections on both
+ * sides, the payload is echoed, and the raw RabbitMQ client routes through a topic exchange and a
+ * bound queue as brokerkit does, so the broker does the same work for both.
+ *
+ * Two workloads per broker: throughput with 64 requests in flight (requests/s, p50/p99 under
+ * load) and latency with one in flight (p50/p99 of a round trip). `npm run bench -- request`.
+ */
+import { connect as natsConnect, headers as natsHeaders } from '@nats-io/transport-node';
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import amqp from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { connect } from '@brokerkit/core';
+import type { Broker } from '@brokerkit/core';
+import { elapsedMs, latencySummary, pipelined } from './harness.js';
+import type { Measurement, Scenario } from './harness.js';
+
+const NATS_HOST = '127.0.0.1';
+const NATS_PORT = 4222;
+const NATS_URL = `nats://${NATS_HOST}:${NATS_PORT}`;
+const RABBIT_URL = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const RABBIT = new URL(RABBIT_URL);
+const natsRequires = [{ name: 'nats-server', host: NATS_HOST, port: NATS_PORT }];
+const rabbitRequires = [{ name: 'RabbitMQ', host: RABBIT.hostname, port: Number(RABBIT.port || 5672) }];
+
+const NATS_RAW = 'nats.js (raw)';
+const NATS_RAW_HEADERS = 'nats.js (raw, same headers)';
+const AMQP_RAW = 'amqplib direct reply-to (raw)';
+const AMQP_RAW_PROPERTIES = 'amqplib direct reply-to (raw, same properties)';
+const BROKERKIT = 'brokerkit';
+
+const WINDOW = 64;
+const THROUGHPUT_N = { nats: 20_000, rabbitmq: 10_000, memory: 50_000 };
+const LATENCY_N = 2_000;
+const TIMEOUT_MS = 30_000;
+/** Rounds per workload, subjects interleaved, best round kept: the machine is shared and drifts. */
+const ROUNDS = 3;
+
+const payload = new Uint8Array(256).fill(120);
+
+let serial = 0;
+function topic(prefix: string): string {
+  return `benchrr.${prefix}${process.pid.toString(36)}x${(serial++).toString(36)}`;
+}
+
+/** Run `one()` as the workload says: `window` in flight for `total`, timing each round trip. */
+async function drive(total: number, window: number, one: () => Promise<unknown>): Promise<Measurement> {
+  const samples = new Array<number>(total);
+  let i = 0;
+  const start = performance.now();
+  await pipelined(total, window, async () => {
+    const t0 = performance.now();
+    await one();
+    samples[i++] = performance.now() - t0;
+  });
+  const ms = elapsedMs(start);
+  return { messages: total, perSecond: (total / ms) * 1000, ...latencySummary(samples) };
+}
+
+/**
+ * Subjects of one workload run round-robin for {@link ROUNDS} rounds; each keeps its best round
+ * (by throughput, or by p50 for the latency workload). The non-baseline subjects get their added
+ * p50 in the notes.
+ */
+function interleaved(
+  baseline: string,
+  byLatency: boolean,
+  subjects: Record<string, () => Promise<Measurement>>,
+): Record<string, () => Promise<Measurement>> {
+  let all: Promise<Record<string, Measurement>> | undefined;
+  const better = (a: Measurement, b: Measurement | undefined) =>
+    b === undefined ||
+    (byLatency ? (a.p50Ms ?? Infinity) < (b.p50Ms ?? Infinity) : (a.perSecond ?? 0) > (b.perSecond ?? 0));
+  const runAll = async () => {
+    const best: Record<string, Measurement> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, run] of Object.entries(subjects)) {
+        global.gc?.();
+        const m = await run();
+        if (better(m, best[name])) best[name] = m;
+      }
+    }
+    const base = best[baseline];
+    for (const [name, m] of Object.entries(best)) {
+      const notes = [`best of ${ROUNDS}, interleaved`];
+      if (name !== baseline && base?.p50Ms !== undefined && m.p50Ms !== undefined) {
+        const added = m.p50Ms - base.p50Ms;
+        notes.unshift(`p50 ${added >= 0 ? '+' : ''}${added.toFixed(3)} ms vs ${baseline}`);
+      }
+      m.notes = notes.join(', ');
+    }
+    return best;
+  };
+  return Object.fromEntries(
+    Object.keys(subjects).map((name) => [name, async () => (await (all ??= runAll()))[name]!]),
+  );
+}
+
+// -- NATS -------------------------------------------------------------------------------------
+
+function rawNats(): Promise<NatsConnection> {
+  // Same client settings as the adapter (it turns off per-request async stack traces).
+  return natsConnect({ servers: `${NATS_HOST}:${NATS_PORT}`, noAsyncTraces: true });
+}
+
+async function natsBrokerkit(total: number, window: number): Promise<Measurement> {
+  const subject = topic('n');
+  const responder: Broker = await connect(NATS_URL);
+  const requester: Broker = await connect(NATS_URL);
+  try {
+    await responder.respond(subject, (m) => m.data, { concurrency: window });
+    await requester.request(subject, payload, { timeoutMs: TIMEOUT_MS });
+    return await drive(total, window, () => requester.request(subject, payload, { timeoutMs: TIMEOUT_MS }));
+  } finally {
+    await requester.close();
+    await responder.close();
+  }
+}
+
+/** The raw client; with `sameHeaders` it writes the headers brokerkit writes on requests and replies. */
+async function natsRaw(total: number, window: number, sameHeaders: boolean): Promise<Measurement> {
+  const subject = topic('n');
+  const responder = await rawNats();
+  const requester = await rawNats();
+  let n = 0;
+  const withHeaders = (extra: boolean) => {
+    const h = natsHeaders();
+    h.set('Nats-Msg-Id', `raw-${process.pid}-${n++}`);
+    h.set('Content-Type', 'application/octet-stream');
+    h.set('x-brokerkit-timestamp', String(Date.now()));
+    if (extra) h.set('x-brokerkit-request', '1');
+    return h;
+  };
+  try {
+    responder.subscribe(subject, {
+      callback: (_error, msg: Msg) => {
+        if (sameHeaders) msg.respond(msg.data, { headers: withHeaders(false) });
+        else msg.respond(msg.data);
+      },
+    });
+    await responder.flush();
+    const one = () =>
+      requester.request(
+        subject,
+        payload,
+        sameHeaders ? { timeout: TIMEOUT_MS, headers: withHeaders(true) } : { timeout: TIMEOUT_MS },
+      );
+    await one();
+    return await drive(total, window, one);
+  } finally {
+    await requester.close();
+    await responder.close();
+  }
+}
+
+// -- RabbitMQ ---------------------------------------------------------------------------------
+
+/** A direct reply-to requester: one channel, one consumer on the pseudo-queue, replies by correlation id. */
+class RawAmqpRequester {
+  readonly #pending = new Map<string, (m: ConsumeMessage) => void>();
+  #next = 0;
+
+  private constructor(
+    private readonly model: ChannelModel,
+    private readonly channel: Channel,
+  ) {}
+
+  static async open(): Promise<RawAmqpRequester> {
+    const model = await amqp.connect(RABBIT_URL, { noDelay: true });
+    const channel = await model.createChannel();
+    const requester = new RawAmqpRequester(model, channel);
+    await channel.consume(
+      'amq.rabbitmq.reply-to',
+      (m) => {
+        if (!m) return;
+        const id = m.properties.correlationId as string;
+        const done = requester.#pending.get(id);
+        requester.#pending.delete(id);
+        done?.(m);
+      },
+      { noAck: true },
+    );
+    return requester;
+  }
+
+  request(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    sameProperties: boolean,
+  ): Promise<ConsumeMessage> {
+    const id = (this.#next++).toString(36);
+    const properties = {
+      replyTo: 'amq.rabbitmq.reply-to',
+      correlationId: id,
+      contentType: 'application/octet-stream',
+    };
+    return new Promise((resolve) => {
+      this.#pending.set(id, resolve);
+      this.channel.publish(
+        exchange,
+        routingKey,
+        body,
+        sameProperties
+          ? {
+              ...properties,
+              mandatory: true,
+              persistent: false,
+              expiration: String(TIMEOUT_MS),
+              messageId: `raw-${process.pid}-${id}`,
+              timestamp: Math.floor(Date.now() / 1000),
+              headers: { 'x-brokerkit-ts': String(Date.now()) },
+            }
+          : properties,
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.model.close();
+  }
+}
+
+async function amqpBrokerkit(total: number, window: number): Promise<Measurement> {
+  const subject = topic('r');
+  const responder: Broker = await connect(RABBIT_URL);
+  const requester: Broker = await connect(RABBIT_URL);
+  try {
+    await responder.respond(subject, (m) => m.data, { concurrency: window });
+    await requester.request(subject, payload, { timeoutMs: TIMEOUT_MS });
+    return await drive(total, window, () => requester.request(subject, payload, { timeoutMs: TIMEOUT_MS }));
+  } finally {
+    await requester.close();
+    await responder.close();
+  }
+}
+
+/** With `sameProperties`, the properties brokerkit sends (mandatory, expiration, id, time header). */
+async function amqpRaw(total: number, window: number, sameProperties: boolean): Promise<Measurement> {
+  const subject = topic('r');
+  const exchange = 'bench.rr.raw';
+  const model = await amqp.connect(RABBIT_URL, { noDelay: true });
+  const requester = await RawAmqpRequester.open();
+  try {
+    const channel = await model.createChannel();
+    await channel.assertExchange(exchange, 'topic', { durable: false, autoDelete: true });
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+    await channel.bindQueue(queue, exchange, subject);
+    await channel.prefetch(window);
+    await channel.consume(queue, (m) => {
+      if (!m) return;
+      const properties = {
+        correlationId: m.properties.correlationId as string,
+        contentType: 'application/octet-stream',
+      };
+      channel.sendToQueue(
+        m.properties.replyTo as string,
+        m.content,
+        sameProperties
+          ? {
+              ...properties,
+              persistent: false,
+              messageId: `raw-reply-${properties.correlationId}`,
+              timestamp: Math.floor(Date.now() / 1000),
+              headers: { 'x-brokerkit-ts': String(Date.now()) },
+            }
+          : properties,
+      );
+      channel.ack(m);
+    });
+    const body = Buffer.from(payload);
+    const one = () => requester.request(exchange, subject, body, sameProperties);
+    await one();
+    return await drive(total, window, one);
+  } finally {
+    await requester.close();
+    await model.close();
+  }
+}
+
+// -- memory -----------------------------------------------------------------------------------
+
+async function memoryBrokerkit(total: number, window: number): Promise<Measurement> {
+  const subject = topic('m');
+  const broker = await connect('memory://bench-rr');
+  try {
+    await broker.respond(subject, (m) => m.data, { concurrency: window });
+    return await drive(total, window, () => broker.request(subject, payload));
+  } finally {
+    await broker.close();
+  }
+}
+
+// -- scenarios --------------------------------------------------------------------------------
+
+/** The scenarios of one workload: its subjects, interleaved, the first one the baseline. */
+function workload(
+  name: string,
+  requires: Scenario['requires'],
+  byLatency: boolean,
+  subjects: Record<string, () => Promise<Measurement>>,
+): Scenario[] {
+  const baseline = Object.keys(subjects)[0]!;
+  const runs = interleaved(baseline, byLatency, subjects);
+  return Object.keys(subjects).map((subject) => ({
+    suite: 'request',
+    workload: name,
+    subject,
+    baseline: subject === baseline ? undefined : baseline,
+    requires,
+    run: runs[subject]!,
+  }));
+}
+
+/** Scenarios of this suite (`npm run bench -- request`). */
+export const scenarios: Scenario[] = [
+  ...workload(`nats request/reply 256B, ${WINDOW} in flight`, natsRequires, false, {
+    [NATS_RAW]: () => natsRaw(THROUGHPUT_N.nats, WINDOW, false),
+    [NATS_RAW_HEADERS]: () => natsRaw(THROUGHPUT_N.nats, WINDOW, true),
+    [BROKERKIT]: () => natsBrokerkit(THROUGHPUT_N.nats, WINDOW),
+  }),
+  ...workload('nats request/reply latency, 1 in flight', natsRequires, true, {
+    [NATS_RAW]: () => natsRaw(LATENCY_N, 1, false),
+    [NATS_RAW_HEADERS]: () => natsRaw(LATENCY_N, 1, true),
+    [BROKERKIT]: () => natsBrokerkit(LATENCY_N, 1),
+  }),
+  ...workload(`rabbitmq request/reply 256B, ${WINDOW} in flight`, rabbitRequires, false, {
+    [AMQP_RAW]: () => amqpRaw(THROUGHPUT_N.rabbitmq, WINDOW, false),
+    [AMQP_RAW_PROPERTIES]: () => amqpRaw(THROUGHPUT_N.rabbitmq, WINDOW, true),
+    [BROKERKIT]: () => amqpBrokerkit(THROUGHPUT_N.rabbitmq, WINDOW),
+  }),
+  ...workload('rabbitmq request/reply latency, 1 in flight', rabbitRequires, true, {
+    [AMQP_RAW]: () => amqpRaw(LATENCY_N, 1, false),
+    [AMQP_RAW_PROPERTIES]: () => amqpRaw(LATENCY_N, 1, true),
+    [BROKERKIT]: () => amqpBrokerkit(LATENCY_N, 1),
+  }),
+  {
+    suite: 'request',
+    workload: `memory request/reply 256B, ${WINDOW} in flight`,
+    subject: BROKERKIT,
+    run: () => memoryBrokerkit(THROUGHPUT_N.memory, WINDOW),
+  },
+];
