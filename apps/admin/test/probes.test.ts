@@ -1,7 +1,8 @@
 // Readiness, missing capabilities, the OpenAPI document and the /metrics exposition; the probes
 // plugin on its own (as the subscriber and the publisher serve it).
 import t from 'tap';
-import { PermanentError, createBroker } from '@brokerkit/core';
+import { PermanentError } from '@brokerkit/core';
+import { createBroker } from '@brokerkit/core/adapter';
 import type { Broker, TransportHooks } from '@brokerkit/core';
 import { metrics } from '@brokerkit/metrics';
 import { uniqueName, waitFor } from '@brokerkit/contract-tests';

@@ -3,6 +3,7 @@
 import t from 'tap';
 import { requireService, uniqueName } from '@brokerkit/contract-tests';
 import { ConnectionSupervisor } from '../src/connection.js';
+import { resolveBrokerSettings } from '@brokerkit/core/adapter';
 import { resolveOptions } from '../src/options.js';
 import { Publisher } from '../src/publisher.js';
 import { RABBIT_HOST, RABBIT_PORT, RABBIT_URL, RawRabbit } from './helpers.js';
@@ -13,7 +14,7 @@ if (await requireService(t, 'RabbitMQ', RABBIT_HOST, RABBIT_PORT)) {
 
   const errors: Error[] = [];
   const hooks = { status: () => {}, error: (e: Error) => void errors.push(e) };
-  const options = resolveOptions({});
+  const options = resolveOptions(resolveBrokerSettings([new URL(RABBIT_URL)], {}, new Set(['rabbitmq'])));
   const supervisor = new ConnectionSupervisor(new URL(RABBIT_URL), options, hooks);
   const publisher = new Publisher(supervisor, options.exchange, 100, hooks);
   supervisor.join(publisher);
