@@ -15,7 +15,7 @@ import {
   isBrokerkitError,
   replayHeaders,
   toDeadLetter,
-} from '@brokerkit/core';
+} from '@brokerkit/core/adapter';
 import type { Codec, DeadLetter, Headers, QueueInfo, QueueInspector, QueueKind } from '@brokerkit/core';
 import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
 import type { ConnectionSupervisor } from './connection.js';
