@@ -28,7 +28,6 @@ import { durableQueueOptions } from './topology.js';
 import type { Topology } from './topology.js';
 
 const DLQ_SUFFIX = '.dlq';
-const DEFAULT_PEEK_LIMIT = 100;
 const MARKER_ARG = 'x-dead-letter-routing-key';
 
 /** Inspection and repair of brokerkit's queues on RabbitMQ. */
@@ -115,9 +114,9 @@ export class RabbitInspector implements QueueInspector {
     this.topology.forgetQueue(name);
   }
 
-  async peekDeadLetters(queue: string, limit = DEFAULT_PEEK_LIMIT): Promise<DeadLetter[]> {
+  // Core's inspector wrapper has validated names and applied the limits' defaults.
+  async peekDeadLetters(queue: string, limit: number): Promise<DeadLetter[]> {
     this.#guard(queue);
-    checkLimit(limit);
     const dlq = deadLetterQueueName(queue);
     const model = await this.supervisor.whenReady(this.options.connectTimeoutMs);
     const channel = await model.createChannel();
@@ -141,7 +140,6 @@ export class RabbitInspector implements QueueInspector {
 
   async replayDeadLetters(queue: string, options: { limit?: number } = {}): Promise<number> {
     this.#guard(queue);
-    if (options.limit !== undefined) checkLimit(options.limit);
     const dlq = deadLetterQueueName(queue);
     const model = await this.supervisor.whenReady(this.options.connectTimeoutMs);
     const channel: ConfirmChannel = await model.createConfirmChannel();
@@ -274,11 +272,5 @@ function checkName(name: string): void {
     throw new ValidationError(
       `queue name ${JSON.stringify(name)} must be a non-empty string of at most 255 bytes`,
     );
-  }
-}
-
-function checkLimit(limit: number): void {
-  if (!Number.isInteger(limit) || limit < 1) {
-    throw new ValidationError(`limit must be a positive integer, got ${String(limit)}`);
   }
 }

@@ -77,13 +77,6 @@ export class ManagementClient {
     return rows.map(toManagedQueue);
   }
 
-  /** One queue, or undefined when it does not exist. */
-  async queue(name: string): Promise<ManagedQueue | undefined> {
-    const row = (await this.#get(`/api/queues/${this.#vhost}/${encodeURIComponent(name)}`, true)) as
-      QueueJson | undefined;
-    return row ? toManagedQueue(row) : undefined;
-  }
-
   /** GET `path` from the first endpoint that answers, starting with the one that answered last. */
   async #get(path: string, allowNotFound = false): Promise<unknown> {
     const n = this.#endpoints.length;
