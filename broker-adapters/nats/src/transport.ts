@@ -38,7 +38,14 @@ export const createTransport: AdapterFactory = async (settings, hooks) => {
     const publisher = new Publisher(conn, acks, topology, nats);
     const deadLetters = new DeadLetterWriter(publisher, topology, settings.publishTimeoutMs);
     const lingering = new LingeringPulls();
-    const inspector = createInspector(jsm, topology, publisher, settings.codec, conn.nc, settings.publishTimeoutMs);
+    const inspector = createInspector(
+      jsm,
+      topology,
+      publisher,
+      settings.codec,
+      conn.nc,
+      settings.publishTimeoutMs,
+    );
     const requestReply = new NatsRequestReply(conn, hooks, nats.maxPendingEphemeral);
 
     const transport: Transport = {
