@@ -11,6 +11,7 @@ import { scenarios as memory } from './memory.js';
 import { scenarios as rabbitmq } from './rabbitmq.js';
 import { scenarios as nats } from './nats.js';
 import { scenarios as natsCluster } from './nats-cluster.js';
+import { scenarios as redis } from './redis.js';
 import { scenarios as admin } from './admin.js';
 import { scenarios as requestReply } from './request-reply.js';
 import { scenarios as tracing } from './tracing.js';
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     ...rabbitmq,
     ...nats,
     ...natsCluster,
+    ...redis,
     ...tracing,
     ...admin,
     ...requestReply,

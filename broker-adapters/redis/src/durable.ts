@@ -20,6 +20,7 @@ import type { Redis } from 'ioredis';
 import { DeliveryLoop, firstToken } from '@brokerkit/core/adapter';
 import type { DeliverFn, DeliveryOutcome, TransportHooks, TransportSubscription } from '@brokerkit/core';
 import type { Connection } from './connection.js';
+import { corkForTick } from './cork.js';
 import { isConnectionError, isNoGroup, mapRedisError } from './errors.js';
 import { consumerName, dueKey, membersKey, parkKey, streamKey, type Role } from './names.js';
 import type { ResolvedRedisOptions } from './options.js';
@@ -113,6 +114,8 @@ export class DurableMember implements TransportSubscription {
   #closed: Promise<void> | undefined;
   #reading: Promise<void> | undefined;
   #wakeReader: (() => void) | undefined;
+  /** Free slots worth a read while deliveries are still waiting: half the prefetch window. */
+  readonly #batch: number;
   readonly #tick: NodeJS.Timeout;
   #maintaining = false;
   #dueTimer: NodeJS.Timeout | undefined;
@@ -138,6 +141,7 @@ export class DurableMember implements TransportSubscription {
     this.#group = origin;
     this.#topic = spec.role.kind === 'group' ? firstToken(spec.role.pattern) : origin;
     this.#cmd = ctx.conn.cmd;
+    this.#batch = Math.max(1, Math.ceil(spec.prefetch / 2));
     this.#loop = new DeliveryLoop<Held, undefined>({
       concurrency: spec.concurrency,
       deliver,
@@ -188,7 +192,10 @@ export class DurableMember implements TransportSubscription {
   async #read(): Promise<void> {
     while (!this.#closing) {
       const free = this.spec.prefetch - this.#loop.size;
-      if (free <= 0) {
+      // While deliveries wait for a handler, read in batches of at least half the prefetch window:
+      // one slot freed at a time would otherwise cost one round trip per message. An idle handler
+      // slot with nothing waiting is filled at once.
+      if (free <= 0 || (free < this.#batch && this.#loop.waiting > 0)) {
         await new Promise<void>((resolve) => (this.#wakeReader = resolve));
         this.#wakeReader = undefined;
         continue;
@@ -254,7 +261,9 @@ export class DurableMember implements TransportSubscription {
 
   #freed(): void {
     const wake = this.#wakeReader;
-    if (wake !== undefined && this.#loop.size < this.spec.prefetch) wake();
+    if (wake === undefined) return;
+    const free = this.spec.prefetch - this.#loop.size;
+    if (free > 0 && (free >= this.#batch || this.#loop.waiting === 0)) wake();
   }
 
   /** After a reconnect: entries the server handed to this member whose reply was lost with the connection. */
@@ -386,6 +395,7 @@ export class DurableMember implements TransportSubscription {
     if (ids.length === 0) return;
     this.#acks = [];
     this.#acked = true;
+    corkForTick(this.#cmd);
     this.#track(
       this.#cmd.call('XACK', this.#stream, this.#group, ...ids).then(
         () => undefined,

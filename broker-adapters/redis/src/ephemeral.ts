@@ -1,7 +1,8 @@
 /**
  * Ephemeral subscriptions (no group): `XREAD` on the event stream of the pattern's first token,
  * from where it stood when the subscription started, on a connection of their own; events whose
- * topic does not match the pattern are skipped. Nothing is kept on the server for them: retries
+ * topic does not match the pattern are skipped. While one is live it keeps the token's listen key
+ * (`bk:listen:<token>`) alive, and only then do publishes write that stream. Nothing is kept on the server for them: retries
  * are local timers, and a subscriber that falls further behind than the stream is long
  * (`eventStreamMaxLen`) loses the oldest events — counted and reported, never silent.
  */
@@ -17,13 +18,19 @@ import type {
 } from '@brokerkit/core';
 import type { Connection } from './connection.js';
 import { isConnectionError, mapRedisError } from './errors.js';
-import { eventStreamKey } from './names.js';
+import { eventStreamKey, listenKey } from './names.js';
 import { STREAM_POSITION } from './scripts.js';
 import { parseEntry, toRawDelivery } from './wire.js';
 
 const READ_BLOCK_MS = 5_000;
 /** Entries read at least per call: most may be other topics of the same first token. */
 const MIN_READ = 128;
+/**
+ * How long the listen key lasts, and how often each subscriber refreshes it. A subscriber that
+ * could not refresh it for longer than it lasts (its process stalled) may have missed events.
+ */
+const LISTEN_TTL_MS = 60_000;
+const LISTEN_EVERY_MS = 10_000;
 /** A settle that failed (an outcome that could not be read) is handed out again after this. */
 const RELEASE_DELAY_MS = 100;
 
@@ -40,7 +47,10 @@ export async function startEphemeral(
   deliver: DeliverFn,
   hooks: TransportHooks,
 ): Promise<TransportSubscription> {
-  const key = eventStreamKey(firstToken(spec.pattern));
+  const token = firstToken(spec.pattern);
+  const key = eventStreamKey(token);
+  // Listening first: every event published after the position below is written to the stream.
+  await conn.cmd.set(listenKey(token), '1', 'PX', LISTEN_TTL_MS);
   const [last, added] = (await STREAM_POSITION.run(conn.cmd, [key], [])) as [string, number, number];
   const sub = new EphemeralSubscription(conn, spec, deliver, hooks, key, last, added);
   sub.start();
@@ -63,6 +73,8 @@ class EphemeralSubscription implements TransportSubscription {
   #closed: Promise<void> | undefined;
   #reading: Promise<void> | undefined;
   #wakeReader: (() => void) | undefined;
+  readonly #listening: NodeJS.Timeout;
+  #listenedAt = Date.now();
 
   constructor(
     private readonly conn: Connection,
@@ -99,6 +111,28 @@ class EphemeralSubscription implements TransportSubscription {
     });
     this.#reader = conn.openReader();
     this.#reader.on('ready', () => (this.#readerId = undefined));
+    this.#listening = setInterval(() => void this.#listen(), LISTEN_EVERY_MS);
+    this.#listening.unref();
+  }
+
+  /** Keep the token's listen key alive; a gap longer than its TTL may have dropped events. */
+  async #listen(): Promise<void> {
+    if (this.#closing || !this.conn.ready) return;
+    try {
+      await this.conn.cmd.set(listenKey(this.#token), '1', 'PX', LISTEN_TTL_MS);
+    } catch {
+      return; // the connection is down: the status events say so, and the next refresh retries
+    }
+    const gap = Date.now() - this.#listenedAt;
+    this.#listenedAt = Date.now();
+    if (gap > LISTEN_TTL_MS) {
+      this.hooks.error(
+        new BrokerError(
+          `ephemeral subscription ${this.spec.pattern} could not announce itself for ${gap} ms: ` +
+            `events of ${this.#token} published meanwhile may not have been kept for it`,
+        ),
+      );
+    }
   }
 
   start(): void {
@@ -197,6 +231,7 @@ class EphemeralSubscription implements TransportSubscription {
 
   async #close(): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#listening);
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     this.#wakeReader?.();

@@ -20,9 +20,13 @@ export function replyCode(error: unknown): string | undefined {
   return match?.[1];
 }
 
-/** The stream or consumer group does not exist (deleted, or lost in a restart without persistence). */
+/**
+ * The stream or consumer group does not exist (deleted, or lost in a restart without
+ * persistence); `UNBLOCKED` is how a blocked `XREADGROUP` learns that its stream was deleted.
+ */
 export function isNoGroup(error: unknown): boolean {
-  return replyCode(error) === 'NOGROUP';
+  const code = replyCode(error);
+  return code === 'NOGROUP' || code === 'UNBLOCKED';
 }
 
 /** The script cache does not have the script (a restarted server): run it with EVAL. */

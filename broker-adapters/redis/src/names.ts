@@ -20,6 +20,14 @@ export function eventStreamKey(token: string): string {
   return `${KEY_PREFIX}ev:${token}`;
 }
 
+/**
+ * String with a TTL, refreshed by every ephemeral subscriber of first token `token`: while it
+ * exists the publish script also writes events to {@link eventStreamKey}.
+ */
+export function listenKey(token: string): string {
+  return `${KEY_PREFIX}listen:${token}`;
+}
+
 /** Hash: the groups of first token `token` → their pattern; the publish script routes by it. */
 export function routesKey(token: string): string {
   return `${KEY_PREFIX}routes:${token}`;

@@ -7,6 +7,7 @@ const OWN_KEYS: ReadonlySet<string> = new Set([
   'visibilityTimeoutMs',
   'eventStreamMaxLen',
   'dedupWindowMs',
+  'keepEventStream',
   'connectionName',
 ]);
 
@@ -30,6 +31,13 @@ export interface RedisOptions {
    * as the write). Default 0: off, because it costs one key per message for the window.
    */
   dedupWindowMs?: number;
+  /**
+   * Write every event to its `bk:ev:<first token>` stream, also while no ephemeral subscriber
+   * listens (for other clients reading that stream). Default false: the stream is written only
+   * while an ephemeral subscription of the token is live — an event nobody subscribes to is
+   * dropped, as pub/sub does, and a publish to groups alone stores one entry per group.
+   */
+  keepEventStream?: boolean;
   /** `CLIENT SETNAME` of every connection (`CLIENT LIST` shows it). Default `brokerkit`. */
   connectionName?: string;
 }
@@ -58,10 +66,13 @@ export function resolveRedisOptions(options: RedisOptions | undefined): Resolved
   assertKnownKeys(o, OWN_KEYS, 'redis options');
   if (o.connectionName !== undefined && (typeof o.connectionName !== 'string' || /\s/.test(o.connectionName)))
     throw new ValidationError('redis.connectionName must be a string without spaces');
+  if (o.keepEventStream !== undefined && typeof o.keepEventStream !== 'boolean')
+    throw new ValidationError('redis.keepEventStream must be a boolean');
   return Object.freeze({
     visibilityTimeoutMs: integer('visibilityTimeoutMs', o.visibilityTimeoutMs, 30_000, 100),
     eventStreamMaxLen: integer('eventStreamMaxLen', o.eventStreamMaxLen, 100_000, 1),
     dedupWindowMs: integer('dedupWindowMs', o.dedupWindowMs, 0, 0),
+    keepEventStream: o.keepEventStream ?? false,
     connectionName: o.connectionName ?? 'brokerkit',
   });
 }

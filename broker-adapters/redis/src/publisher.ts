@@ -1,6 +1,6 @@
 /**
- * Publishing: an event is one `publish` script (its first token's event stream, plus every group
- * whose pattern matches), a work-queue message one `XADD` (a script with `delayMs` or
+ * Publishing: an event is one `publish` script (every group whose pattern matches, plus its first
+ * token's event stream while an ephemeral subscriber listens), a work-queue message one `XADD` (a script with `delayMs` or
  * de-duplication). Confirmed = Redis answered: durable as far as the server's persistence
  * setting makes it (README: "Durability"). During an outage a publish waits, bounded by its
  * `timeoutMs` and `maxBufferedPublishes`, then rejects with `BK_UNAVAILABLE`.
@@ -15,8 +15,18 @@ import {
 } from '@brokerkit/core/adapter';
 import type { OutgoingMessage, TransportHooks, TransportPublishOptions } from '@brokerkit/core';
 import type { Connection } from './connection.js';
+import { corkForTick } from './cork.js';
 import { mapRedisError } from './errors.js';
-import { STREAM_PREFIX, dedupKey, dueKey, eventStreamKey, parkKey, routesKey, streamKey } from './names.js';
+import {
+  STREAM_PREFIX,
+  dedupKey,
+  dueKey,
+  eventStreamKey,
+  listenKey,
+  parkKey,
+  routesKey,
+  streamKey,
+} from './names.js';
 import type { ResolvedRedisOptions } from './options.js';
 import { PUBLISH, SEND_DEDUP, SEND_DELAYED } from './scripts.js';
 import type { Topology } from './topology.js';
@@ -35,6 +45,7 @@ export class Publisher {
   readonly #readyQueues = new Set<string>();
   readonly #maxLen: string;
   readonly #window: string;
+  readonly #keep: string;
 
   constructor(
     private readonly conn: Connection,
@@ -46,6 +57,7 @@ export class Publisher {
   ) {
     this.#maxLen = String(options.eventStreamMaxLen);
     this.#window = String(options.dedupWindowMs);
+    this.#keep = options.keepEventStream ? '1' : '0';
   }
 
   /** `broker.publish`: into the event stream of the topic's first token and every matching group. */
@@ -55,9 +67,16 @@ export class Publisher {
     this.#checkSize(message, topic);
     const keys =
       this.options.dedupWindowMs > 0
-        ? [eventStreamKey(token), routesKey(token), dedupKey(topic, message.id)]
-        : [eventStreamKey(token), routesKey(token)];
-    const args = [this.#maxLen, topic, STREAM_PREFIX, this.#window, ...messageFields(message, topic)];
+        ? [eventStreamKey(token), routesKey(token), listenKey(token), dedupKey(topic, message.id)]
+        : [eventStreamKey(token), routesKey(token), listenKey(token)];
+    const args = [
+      this.#maxLen,
+      topic,
+      STREAM_PREFIX,
+      this.#window,
+      this.#keep,
+      ...messageFields(message, topic),
+    ];
     return this.#run(`publish to ${topic}`, options, () => PUBLISH.run(this.conn.cmd, keys, args));
   }
 
@@ -128,6 +147,7 @@ export class Publisher {
   #run(what: string, options: TransportPublishOptions, write: () => Promise<unknown>): Promise<void> {
     const conn = this.conn;
     this.inFlight.add();
+    corkForTick(conn.cmd);
     if (!options.confirm && conn.ready) {
       write().then(
         () => this.inFlight.done(),

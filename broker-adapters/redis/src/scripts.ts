@@ -146,28 +146,32 @@ export class LuaScript {
   }
 
   /** Run with `keys` and `args`; replies as Buffers when `buffers` (message bodies). */
-  async run(
+  run(
     redis: Redis,
     keys: readonly string[],
     args: readonly (string | Buffer | number)[],
     buffers = false,
   ): Promise<unknown> {
-    const call = buffers ? redis.callBuffer.bind(redis) : redis.call.bind(redis);
-    try {
-      return await call('EVALSHA', this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
+    const sent = buffers
+      ? redis.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args)
+      : redis.call('EVALSHA', this.sha, keys.length, ...keys, ...args);
+    return sent.catch((error: unknown) => {
       if (!isNoScript(error)) throw error;
-      return call('EVAL', this.source, keys.length, ...keys, ...args);
-    }
+      return buffers
+        ? redis.callBuffer('EVAL', this.source, keys.length, ...keys, ...args)
+        : redis.call('EVAL', this.source, keys.length, ...keys, ...args);
+    });
   }
 }
 
 /**
- * publish: store the event in `bk:ev:<first token>` (trimmed to about ARGV[1] entries) and in the
- * stream of every group whose pattern matches the topic, in one step: a group gets exactly the
- * events published after it was registered. With KEYS[3] (de-duplication on), an id seen within
- * the window stores nothing and returns 0.
- * KEYS: event stream, routes hash[, dedup key]; ARGV: maxlen, topic, group stream prefix, window, fields…
+ * publish: store the event in the stream of every group whose pattern matches the topic, and in
+ * `bk:ev:<first token>` (trimmed to about ARGV[1] entries) while an ephemeral subscriber listens
+ * (KEYS[3] exists) or ARGV[5] is '1' — in one step: a group gets exactly the events published
+ * after it was registered. With KEYS[4] (de-duplication on), an id seen within the window stores
+ * nothing and returns 0.
+ * KEYS: event stream, routes hash, listen key[, dedup key]; ARGV: maxlen, topic, group stream
+ * prefix, window, keep event stream, fields…
  */
 export const PUBLISH = new LuaScript(
   'publish',
@@ -183,19 +187,31 @@ local function match(pattern, tokens)
   return #tokens == i
 end
 
-if KEYS[3] and not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[4]) then return 0 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 5))
+if KEYS[4] and not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then return 0 end
+if ARGV[5] == '1' or redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 6))
+end
 local routes = redis.call('HGETALL', KEYS[2])
-if #routes > 0 then
-  local topic = ARGV[2]
-  local tokens = {}
-  for tok in string.gmatch(topic, '[^.]+') do tokens[#tokens + 1] = tok end
-  for i = 1, #routes, 2 do
-    local pattern = routes[i + 1]
-    if pattern == topic or match(pattern, tokens) then
-      redis.call('XADD', ARGV[3] .. routes[i], '*', unpack(ARGV, 5))
+local topic = ARGV[2]
+local tokens = nil
+for i = 1, #routes, 2 do
+  local pattern = routes[i + 1]
+  local hit = pattern == topic
+  if not hit then
+    local wild = string.find(pattern, '*', 1, true)
+    if not wild and string.sub(pattern, -2) == '.>' then
+      -- 'a.b.>': the topic starts with 'a.b.' and has one more token at least (the common case).
+      local prefix = string.sub(pattern, 1, -2)
+      hit = #topic > #prefix and string.sub(topic, 1, #prefix) == prefix
+    elseif wild or string.sub(pattern, -1) == '>' then
+      if tokens == nil then
+        tokens = {}
+        for tok in string.gmatch(topic, '[^.]+') do tokens[#tokens + 1] = tok end
+      end
+      hit = match(pattern, tokens)
     end
   end
+  if hit then redis.call('XADD', ARGV[3] .. routes[i], '*', unpack(ARGV, 6)) end
 end
 return 1
 `,

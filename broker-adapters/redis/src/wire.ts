@@ -85,6 +85,41 @@ function entryTime(entryId: string): Date | undefined {
   return Number.isFinite(ms) && ms > 0 ? new Date(ms) : undefined;
 }
 
+const enum Name {
+  Other,
+  Topic,
+  Id,
+  Type,
+  Time,
+  Attempt,
+  Body,
+  Header,
+}
+
+/** Which field a name is, from its bytes: no string is made for the names brokerkit writes. */
+function nameOf(b: Buffer): Name {
+  switch (b.length) {
+    case 2:
+      return b[0] === 0x69 && b[1] === 0x64
+        ? Name.Id
+        : b[0] === 0x68 && b[1] === 0x3a
+          ? Name.Header
+          : Name.Other;
+    case 4:
+      if (b[0] === 0x62) return b[1] === 0x6f && b[2] === 0x64 && b[3] === 0x79 ? Name.Body : Name.Other;
+      if (b[0] === 0x74 && b[1] === 0x79) return b[2] === 0x70 && b[3] === 0x65 ? Name.Type : Name.Other;
+      if (b[0] === 0x74 && b[1] === 0x69) return b[2] === 0x6d && b[3] === 0x65 ? Name.Time : Name.Other;
+      break;
+    case 5:
+      if (b.toString('latin1', 0, 5) === FIELD.topic) return Name.Topic;
+      break;
+    case 7:
+      if (b.toString('latin1', 0, 7) === FIELD.attempt) return Name.Attempt;
+      break;
+  }
+  return b.length > 2 && b[0] === 0x68 && b[1] === 0x3a ? Name.Header : Name.Other; // 'h:'
+}
+
 /** Parse the fields of an entry as Redis returns them (Buffers, name and value interleaved). */
 export function parseEntry(entryId: string, fields: readonly Buffer[]): StreamEntry {
   let topic: string | undefined;
@@ -95,32 +130,32 @@ export function parseEntry(entryId: string, fields: readonly Buffer[]): StreamEn
   let body: Buffer = EMPTY;
   const headers: Headers = {};
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i]!.toString('latin1');
+    const name = fields[i]!;
     const value = fields[i + 1]!;
-    switch (name) {
-      case FIELD.body:
+    switch (nameOf(name)) {
+      case Name.Body:
         body = value;
         break;
-      case FIELD.topic:
+      case Name.Topic:
         topic = value.toString('utf8');
         break;
-      case FIELD.id:
+      case Name.Id:
         messageId = value.toString('utf8');
         break;
-      case FIELD.type:
+      case Name.Type:
         contentType = value.toString('latin1');
         break;
-      case FIELD.time:
+      case Name.Time:
         time = Number(value.toString('latin1'));
         break;
-      case FIELD.attempt:
+      case Name.Attempt:
         attempt = Math.max(1, Number(value.toString('latin1')) || 1);
         break;
+      case Name.Header:
+        headers[name.toString('utf8', HEADER_FIELD_PREFIX.length)] = value.toString('utf8');
+        break;
       default:
-        if (name.startsWith(HEADER_FIELD_PREFIX)) {
-          // Header names may be any UTF-8: decode the name again from the original bytes.
-          headers[fields[i]!.toString('utf8', HEADER_FIELD_PREFIX.length)] = value.toString('utf8');
-        }
+        break;
     }
   }
   return {

@@ -35,7 +35,7 @@ function errorsOf(broker: Broker): Error[] {
 /** A first token of its own (one event stream and routes hash), deleted at teardown. */
 async function token(t: Test, raw: Redis): Promise<string> {
   const tok = uniqueName('bkrd').replace(/-/g, '');
-  t.teardown(() => raw.del(`bk:ev:${tok}`, `bk:routes:${tok}`).then(() => undefined));
+  t.teardown(() => raw.del(`bk:ev:${tok}`, `bk:routes:${tok}`, `bk:listen:${tok}`).then(() => undefined));
   return tok;
 }
 
@@ -65,7 +65,7 @@ if (await requireService(t, 'redis-server', '127.0.0.1', PORT)) {
   t.teardown(() => raw.quit());
 
   t.test(
-    'XRANGE shows what brokerkit published: named fields in the topic stream and the group stream',
+    'XRANGE shows what brokerkit published: named fields in the group stream and the topic stream',
     async (t) => {
       if (!haveRedisCli()) return t.plan(0, 'redis-cli missing');
       const tok = await token(t, raw);
@@ -73,27 +73,34 @@ if (await requireService(t, 'redis-server', '127.0.0.1', PORT)) {
       const broker = await open(t);
       const got: Message[] = [];
       await broker.subscribe(`${tok}.*`, (m) => void got.push(m), { group });
-      await broker.publish(
-        `${tok}.created`,
-        { id: 'o-1', amount: 42 },
-        { messageId: 'm-42', headers: { 'x-trace': 'abc' } },
-      );
-      await waitFor(() => got.length === 1);
-      for (const key of [`bk:ev:${tok}`, `bk:q:${group}`]) {
-        const [entry] = entriesOf(await redisCli(PORT, 'XRANGE', key, '-', '+'), 6);
-        t.match(
-          entry,
-          {
-            topic: `${tok}.created`,
-            id: 'm-42',
-            type: 'application/json',
-            time: /^\d{13}$/,
-            'h:x-trace': 'abc',
-            body: '{"id":"o-1","amount":42}',
-          },
-          `${key}: readable fields`,
+      const expected = (id: string) => ({
+        topic: `${tok}.created`,
+        id,
+        type: 'application/json',
+        time: /^\d{13}$/,
+        'h:x-trace': 'abc',
+        body: '{"id":"o-1","amount":42}',
+      });
+      const publish = (id: string) =>
+        broker.publish(
+          `${tok}.created`,
+          { id: 'o-1', amount: 42 },
+          { messageId: id, headers: { 'x-trace': 'abc' } },
         );
-      }
+      await publish('m-1');
+      await waitFor(() => got.length === 1);
+      const [stored] = entriesOf(await redisCli(PORT, 'XRANGE', `bk:q:${group}`, '-', '+'), 6);
+      t.match(stored, expected('m-1'), `bk:q:${group}: readable fields`);
+      t.same(
+        await redisCli(PORT, 'EXISTS', `bk:ev:${tok}`),
+        ['0'],
+        'no ephemeral subscriber: nothing written to the topic stream (pub/sub drops what nobody listens to)',
+      );
+      await broker.subscribe(`${tok}.*`, () => {});
+      t.same(await redisCli(PORT, 'EXISTS', `bk:listen:${tok}`), ['1'], 'an ephemeral subscriber listens');
+      await publish('m-2');
+      const [event] = entriesOf(await redisCli(PORT, 'XRANGE', `bk:ev:${tok}`, '-', '+'), 6);
+      t.match(event, expected('m-2'), `bk:ev:${tok}: readable fields`);
       t.same(
         await redisCli(PORT, 'HGET', `bk:routes:${tok}`, group),
         [`${tok}.*`],
