@@ -15,6 +15,7 @@ COPY broker-adapters/memory/package.json broker-adapters/memory/
 COPY broker-adapters/contract-tests/package.json broker-adapters/contract-tests/
 COPY broker-adapters/rabbitmq/package.json broker-adapters/rabbitmq/
 COPY broker-adapters/nats/package.json broker-adapters/nats/
+COPY broker-adapters/redis/package.json broker-adapters/redis/
 COPY broker-adapters/metrics/package.json broker-adapters/metrics/
 COPY apps/admin/package.json apps/admin/
 COPY apps/publisher/package.json apps/publisher/

@@ -51,7 +51,7 @@ const isPath = (source: string) => source.startsWith('.') || isAbsolute(source);
 
 t.test('docker-compose config -q accepts the file', async (t) => {
   if (!requireTool(t, DOCKER_COMPOSE, 'docker-compose')) return;
-  for (const brokerUrl of ['', 'nats://nats:4222']) {
+  for (const brokerUrl of ['', 'nats://nats:4222', 'redis://redis:6379']) {
     const r = await run(DOCKER_COMPOSE, ['-f', COMPOSE_FILE, 'config', '-q'], {
       env: { BROKER_URL: brokerUrl },
     });
@@ -167,7 +167,16 @@ t.test(
 
 t.test('the stack has the services of the root README', async (t) => {
   const names = Object.keys(compose.services).sort();
-  for (const name of ['rabbitmq', 'nats', 'prometheus', 'grafana', 'admin', 'publisher', 'subscriber']) {
+  for (const name of [
+    'rabbitmq',
+    'nats',
+    'redis',
+    'prometheus',
+    'grafana',
+    'admin',
+    'publisher',
+    'subscriber',
+  ]) {
     t.ok(names.includes(name), `service ${name}`);
   }
   t.match(String(compose.services.nats?.command), /-js.*-m.*8222/, 'nats runs with JetStream and monitoring');
@@ -218,7 +227,7 @@ t.test('every service_healthy dependency has a health check', async (t) => {
       }
     }
   }
-  for (const name of ['rabbitmq', 'nats', 'prometheus', 'grafana', 'admin', 'subscriber']) {
+  for (const name of ['rabbitmq', 'nats', 'redis', 'prometheus', 'grafana', 'admin', 'subscriber']) {
     t.ok(compose.services[name]?.healthcheck?.test, `${name} has a health check`);
   }
 });
