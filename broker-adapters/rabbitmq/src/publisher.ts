@@ -29,7 +29,9 @@ import { BrokerError, BrokerUnavailableError, TimeoutError, toError } from '@bro
 import type { TransportHooks } from '@brokerkit/core';
 import type { Channel, ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { ConnectionParticipant, ConnectionSupervisor } from './connection.js';
+import { DUE_HEADER } from './bucket-mover.js';
 import { AMQP, mapAmqpError, replyCode } from './errors.js';
+import { parseRetryQueueName } from './names.js';
 
 /** One publish on its way to the broker. */
 export interface PublishRequest {
@@ -103,6 +105,8 @@ export class Publisher implements ConnectionParticipant {
     private readonly exchange: string,
     private readonly maxBuffered: number,
     private readonly hooks: TransportHooks,
+    /** Stamp publishes to retry buckets with the time they are due (for the {@link BucketMover}). */
+    private readonly stampDue = false,
   ) {}
 
   /** Publishes sent and not yet confirmed, plus those waiting for a connection. */
@@ -139,6 +143,8 @@ export class Publisher implements ConnectionParticipant {
    * throws synchronously.
    */
   publish(request: PublishRequest, confirm: boolean, timeoutMs: number): Promise<void> {
+    if (this.stampDue && request.properties.expiration !== undefined && request.exchange === '')
+      request = stampDue(request);
     if (!confirm && this.#blocked === undefined) {
       const fast = this.#fastChannel;
       if (fast !== undefined) {
@@ -549,4 +555,14 @@ function describe(request: PublishRequest): string {
   return request.exchange === ''
     ? `queue "${request.routingKey}"`
     : `"${request.routingKey}" on exchange "${request.exchange}"`;
+}
+
+/** A publish to a retry bucket with `x-brokerkit-due` = now + its expiration (other publishes unchanged). */
+function stampDue(request: PublishRequest): PublishRequest {
+  if (parseRetryQueueName(request.routingKey) === undefined) return request;
+  const expiration = Number(request.properties.expiration);
+  if (!Number.isFinite(expiration)) return request;
+  const headers = { ...(request.properties.headers as Record<string, unknown> | undefined) };
+  headers[DUE_HEADER] = String(Date.now() + expiration);
+  return { ...request, properties: { ...request.properties, headers } };
 }

@@ -97,6 +97,9 @@ export class Topology implements ConnectionParticipant {
   readonly known = new Map<string, DeclaredKind>();
   /** Retry buckets declared by this process, by origin queue. */
   readonly buckets = new Map<string, Set<string>>();
+  /** Told about every durable quorum bucket declared, and every bucket forgotten (the {@link BucketMover}). */
+  bucketWatcher:
+    { add(bucket: string, origin: string, ttlMs: number): void; remove(bucket: string): void } | undefined;
 
   constructor(
     private readonly supervisor: ConnectionSupervisor,
@@ -132,6 +135,7 @@ export class Topology implements ConnectionParticipant {
       let set = this.buckets.get(origin);
       if (!set) this.buckets.set(origin, (set = new Set()));
       set.add(name);
+      if (durable && this.options.queueType === 'quorum') this.bucketWatcher?.add(name, origin, delayMs);
     });
     return name;
   }
@@ -160,7 +164,10 @@ export class Topology implements ConnectionParticipant {
   forgetQueue(name: string): void {
     this.forget(name);
     this.forget(deadLetterQueueName(name));
-    for (const bucket of this.buckets.get(name) ?? []) this.forget(bucket);
+    for (const bucket of this.buckets.get(name) ?? []) {
+      this.forget(bucket);
+      this.bucketWatcher?.remove(bucket);
+    }
     this.buckets.delete(name);
     this.known.delete(name);
   }

@@ -20,6 +20,7 @@ import type {
   TransportPublishOptions,
   TransportSubscription,
 } from '@brokerkit/core';
+import { BucketMover } from './bucket-mover.js';
 import { ConnectionSupervisor } from './connection.js';
 import { QueueConsumer } from './consumer.js';
 import type { ConsumerContext, ConsumerTarget } from './consumer.js';
@@ -46,6 +47,7 @@ class RabbitMqTransport implements Transport {
   readonly #publishing: ConnectionSupervisor;
   readonly #publisher: Publisher;
   readonly #topology: Topology;
+  readonly #mover: BucketMover;
   readonly #context: ConsumerContext;
   readonly #consumers = new Set<QueueConsumer>();
 
@@ -63,9 +65,18 @@ class RabbitMqTransport implements Transport {
       connectionName: `${options.connectionName} publish`,
       reportBlocked: true,
     });
-    this.#publisher = new Publisher(this.#publishing, options.exchange, options.maxBufferedPublishes, hooks);
+    this.#publisher = new Publisher(
+      this.#publishing,
+      options.exchange,
+      options.maxBufferedPublishes,
+      hooks,
+      options.queueType === 'quorum',
+    );
     this.#topology = new Topology(this.#supervisor, options);
     this.#publishing.join(this.#publisher);
+    // Quorum retry buckets are emptied by the adapter itself, the broker's TTL as a fallback (bucket-mover.ts).
+    this.#mover = new BucketMover(this.#supervisor, this.#publisher, options.publishTimeoutMs, hooks);
+    if (options.queueType === 'quorum') this.#topology.bucketWatcher = this.#mover;
     // Requests publish on the reply channel: it lives on the publishing connection (rpc.ts).
     this.requestReply = new RabbitRequestReply({
       publishing: this.#publishing,
@@ -75,8 +86,9 @@ class RabbitMqTransport implements Transport {
       hooks,
     });
     this.#publishing.join(this.requestReply);
-    // Restored in this order after a reconnection: the declaration cache first, then consumers.
+    // Restored in this order after a reconnection: the declaration cache, the bucket mover, consumers.
     this.#supervisor.join(this.#topology);
+    this.#supervisor.join(this.#mover);
     this.#context = {
       supervisor: this.#supervisor,
       publisher: this.#publisher,
@@ -189,6 +201,7 @@ class RabbitMqTransport implements Transport {
     // Subscriptions are closed by core first; what is left are publishes to flush.
     await Promise.allSettled([...this.#consumers].map((c) => c.close()));
     await this.requestReply.close();
+    await this.#mover.close();
     await this.#publisher.idle();
     await this.#publisher.close();
     await Promise.all([this.#supervisor.close(), this.#publishing.close()]);

@@ -1,0 +1,194 @@
+/**
+ * Moves due messages out of quorum retry buckets back to their queue, so retries do not depend
+ * on RabbitMQ's dead-letter worker across a node failure.
+ *
+ * Why: on RabbitMQ 3.10, a quorum bucket dead-letters expired messages through a worker process
+ * on the bucket's leader node. With `at-least-once` (the strategy that does not drop them), a
+ * `kill -9` of that node can leave the messages it had taken held in the bucket (`messages_dlx`)
+ * for minutes, also after the node is back; with the default `at-most-once` some are lost. A
+ * consumer's unacknowledged messages, by contrast, go back to the queue at once when its node
+ * disconnects.
+ *
+ * How: every process consumes the quorum buckets it declared (one channel on the consuming
+ * connection, prefetch {@link PREFETCH} per bucket). A delivered message is held, unacknowledged,
+ * until it is due (`x-brokerkit-due`, stamped by the publisher; else arrival + `expiration`), then
+ * published to its origin queue with a confirm and only then acknowledged: a crash in between
+ * duplicates, never loses. Unacknowledged messages never expire, so the broker's TTL +
+ * dead-lettering only moves what no mover holds (no process running, more than the prefetch
+ * waiting): it stays as the fallback.
+ */
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { TransportHooks } from '@brokerkit/core';
+import type { ConnectionParticipant, ConnectionSupervisor } from './connection.js';
+import { mapAmqpError } from './errors.js';
+import { copyProperties, stringHeaders } from './message.js';
+import type { Publisher } from './publisher.js';
+
+/** Header with the epoch millisecond at which a message in a retry bucket is due. */
+export const DUE_HEADER = 'x-brokerkit-due';
+/** Messages held per bucket at most (the rest waits in the bucket, where its TTL applies). */
+const PREFETCH = 1_000;
+/** Pause before trying a move again after its publish failed. */
+const RETRY_MS = 1_000;
+
+interface Bucket {
+  readonly origin: string;
+  readonly ttlMs: number;
+  consumerTag?: string;
+}
+
+/** Consumes quorum retry buckets and moves due messages to their origin. */
+export class BucketMover implements ConnectionParticipant {
+  readonly #buckets = new Map<string, Bucket>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #moving = new Set<Promise<void>>();
+  #channel: Channel | undefined;
+  #opening: Promise<Channel | undefined> | undefined;
+  #closed = false;
+
+  constructor(
+    private readonly supervisor: ConnectionSupervisor,
+    private readonly publisher: Publisher,
+    private readonly publishTimeoutMs: number,
+    private readonly hooks: TransportHooks,
+  ) {}
+
+  /** Start moving `bucket` (TTL `ttlMs`) back to `origin`; idempotent. */
+  add(bucket: string, origin: string, ttlMs: number): void {
+    if (this.#closed || this.#buckets.has(bucket)) return;
+    const entry: Bucket = { origin, ttlMs };
+    this.#buckets.set(bucket, entry);
+    const model = this.supervisor.model;
+    if (model) void this.#consume(model, bucket, entry);
+  }
+
+  /** Stop moving `bucket` (deleted). */
+  remove(bucket: string): void {
+    const entry = this.#buckets.get(bucket);
+    if (!entry) return;
+    this.#buckets.delete(bucket);
+    const channel = this.#channel;
+    if (channel && entry.consumerTag) channel.cancel(entry.consumerTag).catch(() => {});
+  }
+
+  async connected(model: ChannelModel): Promise<void> {
+    if (this.#closed) return;
+    for (const [name, entry] of this.#buckets) await this.#consume(model, name, entry);
+  }
+
+  lost(): void {
+    // Held messages go back to their buckets with the channel; the next connection takes them again.
+    this.#channel = undefined;
+    this.#opening = undefined;
+    for (const entry of this.#buckets.values()) entry.consumerTag = undefined;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+  }
+
+  /**
+   * Stop: moves under way finish (confirmed, acked), held messages go back to their buckets (the
+   * next process, or their TTL, moves them).
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    await Promise.allSettled([...this.#moving]);
+    const channel = this.#channel;
+    this.lost();
+    this.#buckets.clear();
+    if (channel) await channel.close().catch(() => {});
+  }
+
+  async #channelOn(model: ChannelModel): Promise<Channel | undefined> {
+    if (this.#channel) return this.#channel;
+    this.#opening ??= (async () => {
+      const channel = await model.createChannel();
+      channel.on('error', () => {});
+      await channel.prefetch(PREFETCH);
+      if (this.supervisor.current !== model || this.#closed) {
+        channel.close().catch(() => {});
+        return undefined;
+      }
+      channel.on('close', () => {
+        if (this.#channel !== channel) return;
+        this.lost();
+        // A channel error with the connection alive (a bucket deleted under us): start again.
+        setImmediate(() => {
+          if (this.supervisor.current === model && !this.#closed) void this.connected(model);
+        });
+      });
+      this.#channel = channel;
+      return channel;
+    })().finally(() => (this.#opening = undefined));
+    return this.#opening;
+  }
+
+  async #consume(model: ChannelModel, name: string, entry: Bucket): Promise<void> {
+    try {
+      const channel = await this.#channelOn(model);
+      if (!channel || entry.consumerTag || this.#buckets.get(name) !== entry) return;
+      const ok = await channel.consume(name, (m) => this.#onMessage(channel, name, entry, m), {
+        noAck: false,
+      });
+      entry.consumerTag = ok.consumerTag;
+    } catch (error) {
+      // The broker's TTL still moves the bucket's messages; report and carry on.
+      if (this.supervisor.current === model && !this.#closed)
+        this.hooks.error(mapAmqpError(error, `consuming retry queue "${name}"`));
+    }
+  }
+
+  #onMessage(channel: Channel, name: string, entry: Bucket, message: ConsumeMessage | null): void {
+    if (message === null) {
+      // Cancelled by the broker (the bucket was deleted): the next retry declares and adds it again.
+      this.#buckets.delete(name);
+      return;
+    }
+    const raw = message.properties.headers as Record<string, unknown> | undefined;
+    const stamped = Number(raw?.[DUE_HEADER]);
+    const expiration = Number(message.properties.expiration);
+    const due = Number.isFinite(stamped)
+      ? stamped
+      : Date.now() + (Number.isFinite(expiration) ? expiration : entry.ttlMs);
+    this.#schedule(channel, entry, message, due - Date.now());
+  }
+
+  #schedule(channel: Channel, entry: Bucket, message: ConsumeMessage, delayMs: number): void {
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(timer);
+        const moving = this.#move(channel, entry, message).finally(() => this.#moving.delete(moving));
+        this.#moving.add(moving);
+      },
+      Math.max(0, delayMs),
+    );
+    this.#timers.add(timer);
+  }
+
+  async #move(channel: Channel, entry: Bucket, message: ConsumeMessage): Promise<void> {
+    if (channel !== this.#channel) return; // gone back to the bucket with its channel
+    const headers = { ...stringHeaders(message.properties.headers as Record<string, unknown> | undefined) };
+    delete headers[DUE_HEADER];
+    const properties = copyProperties(message, headers);
+    // Like RabbitMQ's own dead-lettering: a queue that no longer exists drops the message.
+    properties.mandatory = false;
+    try {
+      await this.publisher.publish(
+        { exchange: '', routingKey: entry.origin, content: message.content, properties },
+        true,
+        this.publishTimeoutMs,
+      );
+    } catch {
+      // Not confirmed (outage, alarm): keep holding it and try again.
+      if (channel === this.#channel && !this.#closed) this.#schedule(channel, entry, message, RETRY_MS);
+      return;
+    }
+    if (channel !== this.#channel) return; // back in the bucket: it moves again (at-least-once)
+    try {
+      channel.ack(message);
+    } catch {
+      // Closed meanwhile: same as above.
+    }
+  }
+}
