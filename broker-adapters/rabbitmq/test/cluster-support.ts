@@ -11,6 +11,7 @@ import {
   clusterInfo,
   ensureCluster,
   nodeNumber,
+  startNode,
   uniqueName,
   waitFor,
 } from '@brokerkit/contract-tests';
@@ -106,8 +107,12 @@ export async function killNodeTimed(n: number): Promise<number> {
   return at;
 }
 
-/** Restart whatever node is down and wait until all three are running members again. */
-export async function healCluster(): Promise<ClusterInfo> {
+/**
+ * Restart node `killed` (if given: a node held down by `cluster.sh kill` is not revived by a plain
+ * `start`) and whatever else is down; resolves once all three are running members again.
+ */
+export async function healCluster(killed?: number): Promise<ClusterInfo> {
+  if (killed !== undefined) await startNode('rabbitmq', killed);
   return ensureCluster('rabbitmq');
 }
 
@@ -167,6 +172,10 @@ export interface LoadReport {
   firstDeliveryAfterFaultMs: number | undefined;
   /** ms from the fault to the broker reporting `ready` again (when it reported an outage). */
   readyAfterFaultMs: number | undefined;
+  /** The broker's `error` events, by code and message shape (digits elided), with counts. */
+  errors: Record<string, number>;
+  /** When something was lost: a few of the keys, how many went through a retry, and where messages sit now. */
+  lostDetail?: { sample: string[]; retriedOnes: number; queues: Record<string, number | undefined> };
 }
 
 /** Options of {@link Load.open}. */
@@ -351,6 +360,27 @@ export class Load {
     this.tally.total--;
   }
 
+  /** {@link report}, with where the lost messages might be when some are missing. */
+  async fullReport(): Promise<LoadReport> {
+    const report = this.report();
+    if (report.lost === 0) return report;
+    const lost = this.tally.lost(this.confirmed);
+    const failEvery = this.options.failEvery ?? 0;
+    const queues: Record<string, number | undefined> = {};
+    type Row = { name: string; messages?: number };
+    const rows = (await management<Row[]>(this.options.info, '/api/queues/%2F?columns=name,messages')) ?? [];
+    for (const row of rows)
+      if (row.name.startsWith(this.group) || row.name.startsWith(this.queue)) queues[row.name] = row.messages;
+    return {
+      ...report,
+      lostDetail: {
+        sample: lost.slice(0, 10),
+        retriedOnes: lost.filter((k) => failEvery > 0 && Number(k.split('-')[1]) % failEvery === 0).length,
+        queues,
+      },
+    };
+  }
+
   report(): LoadReport {
     return {
       attempted: this.attempted,
@@ -369,7 +399,18 @@ export class Load {
         this.#readyAt !== undefined && this.#faultAt !== undefined
           ? this.#readyAt - this.#faultAt
           : undefined,
+      errors: this.#errorSummary(),
     };
+  }
+
+  #errorSummary(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const e of this.errors) {
+      const code = isBrokerkitError(e) ? e.code : 'untyped';
+      const key = `${code}: ${e.message.replace(/\d+/g, 'N').slice(0, 160)}`;
+      out[key] = (out[key] ?? 0) + 1;
+    }
+    return out;
   }
 
   /** Close the broker and delete the queues (with their dead-letter queues and retry buckets). */

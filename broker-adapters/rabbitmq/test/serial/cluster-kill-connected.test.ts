@@ -33,7 +33,7 @@ if (info) {
       await load.stop();
       await load.drain();
       const after = await connectionNodes(info, load.connectionName);
-      const report = load.report();
+      const report = await load.fullReport();
       tt.comment(JSON.stringify(report));
       tt.comment(
         `failover: kill -9 of node ${killed} (connections + group leader) → ready after ${report.readyAfterFaultMs} ms, ` +
@@ -56,7 +56,7 @@ if (info) {
     } finally {
       await load.stop();
       if (killed !== undefined) {
-        await healCluster();
+        await healCluster(killed);
         await waitQueueOnline(info, load.group).catch(() => {});
       }
       await load.cleanup();

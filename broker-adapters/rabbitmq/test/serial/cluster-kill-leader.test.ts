@@ -45,7 +45,7 @@ if (info) {
       await load.untilConfirmedAfterFault(400);
       await load.stop();
       await load.drain();
-      const report = load.report();
+      const report = await load.fullReport();
       const newLeader = await waitFor(() => quorumQueueLeader(info, load.group), { timeoutMs: 10_000 });
       tt.comment(JSON.stringify(report));
       tt.comment(
@@ -64,7 +64,7 @@ if (info) {
     } finally {
       await load.stop();
       if (killed !== undefined) {
-        await healCluster();
+        await healCluster(killed);
         await waitQueueOnline(info, load.group).catch(() => {});
       }
       await load.cleanup();

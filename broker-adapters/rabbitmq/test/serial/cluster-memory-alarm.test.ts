@@ -83,7 +83,7 @@ if (info) {
       );
       await load.stop();
       await load.drain();
-      const final = load.report();
+      const final = await load.fullReport();
       tt.comment(JSON.stringify(final));
       tt.equal(final.lost, 0, 'no confirmed message lost');
       tt.equal(final.confirmed + final.failed, final.attempted, 'every publish settled');

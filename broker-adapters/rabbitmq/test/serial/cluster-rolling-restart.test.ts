@@ -35,7 +35,7 @@ if (info) {
       }
       await load.stop();
       await load.drain();
-      const report = load.report();
+      const report = await load.fullReport();
       tt.comment(JSON.stringify({ ...report, statuses: report.statuses.join(',') }));
       for (const m of moves) tt.comment(`rolling restart: ${m}`);
 
