@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Measurement, Scenario } from './harness.js';
 import { scenarios as memory } from './memory.js';
 import { scenarios as rabbitmq } from './rabbitmq.js';
+import { scenarios as rabbitmqCluster } from './rabbitmq-cluster.js';
 import { scenarios as nats } from './nats.js';
 import { scenarios as natsCluster } from './nats-cluster.js';
 import { scenarios as redis } from './redis.js';
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   const all: Scenario[] = [
     ...memory,
     ...rabbitmq,
+    ...rabbitmqCluster,
     ...nats,
     ...natsCluster,
     ...redis,
