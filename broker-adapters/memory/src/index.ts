@@ -7,13 +7,15 @@
  *
  * @packageDocumentation
  */
-import { assertKnownKeys } from '@brokerkit/core/adapter';
+import { assertKnownKeys, defaultCodec } from '@brokerkit/core/adapter';
 import type { AdapterFactory, Transport } from '@brokerkit/core';
 import { memoryBroker } from './memory-broker.js';
 import { MemoryInspector } from './memory-inspector.js';
 import { MemoryTransport } from './memory-transport.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './stored-message.js';
 
 export { resetMemoryBroker } from './memory-broker.js';
+export { DEFAULT_MAX_PAYLOAD_BYTES } from './stored-message.js';
 
 /**
  * Adapter factory for `memory://` URLs; `connect()` loads it by scheme. The URL's host names the
@@ -23,7 +25,13 @@ export const createTransport: AdapterFactory = async (settings, hooks): Promise<
   assertKnownKeys(settings.adapterOptions.memory, new Set(), 'memory options');
   const url = settings.urls[0]!;
   const broker = memoryBroker(decodeURIComponent(url.hostname));
-  return new MemoryTransport(broker, new MemoryInspector(broker, settings.codec), hooks.error);
+  return new MemoryTransport(
+    broker,
+    new MemoryInspector(broker, settings.codec),
+    hooks.error,
+    settings.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+    settings.codec === defaultCodec,
+  );
 };
 
 declare module '@brokerkit/core' {

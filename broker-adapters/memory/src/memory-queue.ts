@@ -7,7 +7,7 @@ import { DeliveryLoop } from '@brokerkit/core/adapter';
 import type { DeliverFn, DeliveryOutcome, QueueKind } from '@brokerkit/core';
 import type { TopicMatcher } from '@brokerkit/core/adapter';
 import { Fifo } from './fifo.js';
-import { withAttempt, type StoredMessage } from './stored-message.js';
+import { deliveryOf, withAttempt, type StoredMessage } from './stored-message.js';
 
 /**
  * A consumer attached to a queue: one `subscribe` / `consume` call, running its deliveries on
@@ -27,7 +27,8 @@ export class QueueConsumer {
     this.loop = new DeliveryLoop<StoredMessage, MemoryQueue>({
       concurrency: limit,
       deliver,
-      toDelivery: (message) => message,
+      // Every handler gets its own bytes: a fan-out or a retry never sees another's writes.
+      toDelivery: deliveryOf,
       settle: (message, queue, outcome) => queue.settle(message, outcome),
       // A failed settle keeps the message: back to the queue as the next attempt.
       release: (message, queue) => queue.release(message),

@@ -1,7 +1,9 @@
 /**
  * The memory adapter's {@link Transport}: one connection to a shared {@link MemoryBroker}.
- * Publishing is enqueueing, so "confirmed" means "in the queue" and nothing waits on I/O.
+ * Publishing is enqueueing, so "confirmed" means "in the queue" and nothing waits on I/O. Like a
+ * real broker it copies the body and has a payload limit (memory/README.md#payloads).
  */
+import { PayloadTooLargeError } from '@brokerkit/core';
 import type {
   ConsumerSpec,
   DeliverFn,
@@ -15,12 +17,17 @@ import type {
 import type { MemoryBroker } from './memory-broker.js';
 import { QueueConsumer, type MemoryQueue } from './memory-queue.js';
 import { MemoryRequestReply } from './memory-rpc.js';
-import type { StoredMessage } from './stored-message.js';
+import { copyBody, type StoredMessage } from './stored-message.js';
 
-function toStored(message: OutgoingMessage): StoredMessage {
+/**
+ * The message as the broker keeps it, with bytes nobody else holds. The default codec encodes
+ * JSON and text into a new buffer, so only a `Uint8Array` payload (the body is the caller's own
+ * `data`) needs copying; a custom codec's body is always copied, since it may reuse its buffers.
+ */
+function toStored(message: OutgoingMessage, bodyIsFresh: boolean): StoredMessage {
   return {
     topic: message.destination,
-    body: message.body,
+    body: bodyIsFresh && message.body !== message.data ? message.body : copyBody(message.body),
     headers: message.headers,
     contentType: message.contentType,
     id: message.id,
@@ -62,16 +69,22 @@ export class MemoryTransport implements Transport {
     private readonly broker: MemoryBroker,
     readonly inspector: QueueInspector,
     private readonly report: (error: Error) => void,
+    /** Largest body accepted: the user's `maxPayloadBytes`, else `DEFAULT_MAX_PAYLOAD_BYTES`. */
+    private readonly maxPayloadBytes: number,
+    /** True with the default codec, whose JSON and text bodies are new buffers (see `toStored`). */
+    private readonly codecBodiesAreFresh: boolean,
   ) {
     this.requestReply = new MemoryRequestReply(broker, report);
   }
 
   async publish(message: OutgoingMessage, _options: TransportPublishOptions): Promise<void> {
-    this.broker.publish(toStored(message));
+    this.#checkSize(message);
+    this.broker.publish(toStored(message, this.codecBodiesAreFresh));
   }
 
   async send(message: OutgoingMessage, options: TransportPublishOptions): Promise<void> {
-    this.broker.send(toStored(message), options.delayMs);
+    this.#checkSize(message);
+    this.broker.send(toStored(message, this.codecBodiesAreFresh), options.delayMs);
   }
 
   async subscribe(spec: SubscriptionSpec, deliver: DeliverFn): Promise<TransportSubscription> {
@@ -92,6 +105,19 @@ export class MemoryTransport implements Transport {
    */
   async close(): Promise<void> {
     this.requestReply.close();
+  }
+
+  /**
+   * Core checks a `maxPayloadBytes` the user set; without one the adapter's own limit applies, as
+   * NATS' `max_payload` does there (rejected inside `publish`, so as a rejection, never a throw).
+   */
+  #checkSize(message: OutgoingMessage): void {
+    const size = message.body.byteLength;
+    if (size > this.maxPayloadBytes) {
+      throw new PayloadTooLargeError(
+        `payload of ${size} bytes to ${message.destination} exceeds memory://'s limit of ${this.maxPayloadBytes} bytes (maxPayloadBytes)`,
+      );
+    }
   }
 
   #attach(queue: MemoryQueue, concurrency: number, deliver: DeliverFn): MemorySubscription {

@@ -1,10 +1,40 @@
 import type { Headers, RawDelivery } from '@brokerkit/core';
 
 /**
- * A message as the memory broker keeps it. It is the {@link RawDelivery} handed to core as is:
- * immutable, so one object serves every queue a fan-out publish reaches.
+ * A message as the memory broker keeps it: the {@link RawDelivery} core receives, with a body
+ * nobody else holds. One object serves every queue a fan-out publish reaches, so it is never
+ * handed out as is: each delivery gets its own copy of the body ({@link deliveryOf}).
  */
 export type StoredMessage = RawDelivery;
+
+/**
+ * Default `maxPayloadBytes` of `memory://`: NATS' default `max_payload` (1 MiB), so a payload that
+ * works in tests on memory:// does not start failing on a real broker.
+ */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/**
+ * A private copy of `body`. A real broker copies the bytes onto the wire, so a publisher reusing
+ * its buffer, or a consumer writing to `msg.data`, changes no other message; memory:// must not
+ * behave differently.
+ */
+export function copyBody(body: Uint8Array): Uint8Array {
+  return new Uint8Array(body);
+}
+
+/** What one handler receives: the stored message with its own copy of the body. */
+export function deliveryOf(message: StoredMessage): RawDelivery {
+  return {
+    topic: message.topic,
+    body: copyBody(message.body),
+    headers: message.headers,
+    contentType: message.contentType,
+    id: message.id,
+    timestamp: message.timestamp,
+    attempt: message.attempt,
+    redelivered: message.redelivered,
+  };
+}
 
 /** The same message as attempt `attempt` (a retry or a replay). */
 export function withAttempt(message: StoredMessage, attempt: number, headers?: Headers): StoredMessage {
