@@ -2,7 +2,8 @@
  * The default codec: objects as JSON, strings as text, bytes as bytes; decoding follows the
  * content type, so a message published by any client with a known type round-trips.
  */
-import { DecodeError } from './errors.js';
+import { DecodeError, ValidationError } from './errors.js';
+import { findUnrepresentable, type Unrepresentable } from './json-check.js';
 import type { Codec, Encoded } from './types.js';
 
 export const JSON_TYPE = 'application/json';
@@ -18,7 +19,19 @@ function baseType(contentType: string): string {
   return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
 }
 
-/** Encode a payload by its JavaScript type. */
+function unrepresentable(found: Unrepresentable): ValidationError {
+  const becomes = found.becomes === undefined ? '' : ` (it would arrive as ${found.becomes})`;
+  return new ValidationError(
+    `${found.path} is ${found.what}, which JSON cannot represent${becomes}: convert it first ` +
+      '(Object.fromEntries(map), [...set], a string, …) or pass a codec that handles it (options.codec)',
+  );
+}
+
+/**
+ * Encode a payload by its JavaScript type. JSON payloads must survive the round trip: a value
+ * JSON would silently change (`Map`, `Set`, `NaN`, a nested function, …) is a `BK_VALIDATION`
+ * naming its path.
+ */
 export function encode(data: unknown): Encoded {
   if (typeof data === 'string') return { body: encoder.encode(data), contentType: TEXT_TYPE };
   if (data instanceof Uint8Array) return { body: data, contentType: BYTES_TYPE };
@@ -27,9 +40,21 @@ export function encode(data: unknown): Encoded {
   try {
     json = JSON.stringify(data);
   } catch (cause) {
+    // A bigint throws here; say where it is. A cycle would recurse without end: the walk's own
+    // stack overflow means "no such value found", and the DecodeError below stands.
+    let found: Unrepresentable | undefined;
+    try {
+      found = findUnrepresentable(data);
+    } catch {
+      found = undefined;
+    }
+    if (found) throw unrepresentable(found);
     throw new DecodeError('payload cannot be encoded as JSON', { cause });
   }
   if (json === undefined) throw new DecodeError(`cannot encode a ${typeof data} as JSON`);
+  // After a successful stringify: no cycles left in what the walk descends into.
+  const found = findUnrepresentable(data);
+  if (found) throw unrepresentable(found);
   return { body: encoder.encode(json), contentType: JSON_TYPE };
 }
 
