@@ -20,6 +20,7 @@ import { installProblemHandlers, problem, sendProblem } from './problems.js';
 import { probes } from './probes.js';
 import { queueRoutes } from './routes/queues.js';
 import { statusPage } from './status-page.js';
+import { strictValidatorCompiler } from './validation.js';
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -63,8 +64,6 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
             ...(options.logStream ? { stream: options.logStream } : {}),
           },
     bodyLimit: config.bodyLimit,
-    // Fastify's Ajv defaults strip unknown properties; the API rejects them instead.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     // Long enough that an over-long queue name reaches the schema (a 400 naming the rule)
     // instead of the router's bare 414.
     routerOptions: { maxParamLength: 512 },
@@ -75,6 +74,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // No type coercion, no stripping of unknown fields (validation.ts).
+  app.setValidatorCompiler(strictValidatorCompiler);
+  // Bodies are JSON or nothing: Fastify's built-in text/plain parser would turn a text body into
+  // a string that then fails the schema with a 400; without it, any non-JSON body is a 415.
+  app.removeContentTypeParser('text/plain');
   installProblemHandlers(app);
   await app.register(helmet, { global: true });
   await app.register(rateLimit, { global: false });
@@ -92,7 +96,17 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(probes, { broker, registry });
-  await app.register(queueRoutes, { broker, token: config.token, rateLimit: config.rateLimit });
-  await app.register(statusPage, { refreshMs: config.statusRefreshMs });
+  await app.register(queueRoutes, {
+    broker,
+    token: config.token,
+    rateLimit: config.rateLimit,
+    authFailureLimit: config.authFailureLimit,
+  });
+  await app.register(statusPage, {
+    broker,
+    registry,
+    refreshMs: config.statusRefreshMs,
+    historyMs: config.statusHistoryMs,
+  });
   return app;
 }

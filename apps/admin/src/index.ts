@@ -11,3 +11,4 @@ export { configFromEnv, defaultConfig, type AdminConfig } from './config.js';
 export { AdminError, PROBLEM_TYPE, problem, type AdminErrorCode, type Problem } from './problems.js';
 export { probes, probesApp, type ProbesOptions } from './probes.js';
 export { statusPage, type StatusPageOptions } from './status-page.js';
+export { EXIT_CODES, configFailure, connectFailure, listenFailure, type StartupFailure } from './startup.js';

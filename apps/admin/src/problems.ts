@@ -80,6 +80,14 @@ function toProblem(error: FastifyError, request: FastifyRequest): Problem {
   if (isBrokerkitError(error) || error instanceof AdminError) {
     return problem(error.code, error.message);
   }
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const type = request.headers['content-type'];
+    return problem(
+      'BK_VALIDATION',
+      `request bodies must be application/json${type ? `, got ${type}` : ' (no content-type was sent)'}`,
+      415,
+    );
+  }
   const code = CODE_BY_FASTIFY_CODE[error.code];
   if (code) {
     // Validation messages name the offending field ("body must NOT have additional properties").

@@ -84,7 +84,7 @@ export const DeadLetterList = Type.Object(
 
 /** Body of `POST /api/queues/:name/dead-letters/replay` (optional as a whole). */
 export const ReplayBody = Type.Object(
-  { limit: DeadLetterLimit('Replay at most this many. Default: all of them, up to 1000.') },
+  { limit: DeadLetterLimit('Replay at most this many. Default: all of them.') },
   { additionalProperties: false },
 );
 
@@ -100,6 +100,60 @@ export const ReplayResult = Type.Object(
 /** Result of purge. */
 export const PurgeResult = Type.Object(
   { queue: Type.String(), purged: Type.Integer() },
+  { additionalProperties: false },
+);
+
+const Count = Type.Union([Type.Integer(), Type.Null()]);
+
+/** One point of the status page's charts. */
+export const StatusPointSchema = Type.Object(
+  {
+    t: Type.Integer({ description: 'Unix time, ms.' }),
+    published: Type.Union([Type.Number(), Type.Null()], {
+      description:
+        'Published (sent) per second since the previous point; null on the first point, after a reset, or for a group.',
+    }),
+    consumed: Type.Union([Type.Number(), Type.Null()], { description: 'Acked deliveries per second.' }),
+    failed: Type.Union([Type.Number(), Type.Null()], {
+      description: 'Retried, dead-lettered or discarded deliveries per second.',
+    }),
+    depth: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'Ready messages; null where the queues were not inspected.',
+    }),
+    inFlight: Count,
+    deadLetters: Count,
+  },
+  { additionalProperties: false },
+);
+
+/** `GET /api/history`: the whole broker over the last minutes, and the latest rates. */
+export const HistorySchema = Type.Object(
+  {
+    broker: Type.String(),
+    status: Type.String(),
+    sampleMs: Type.Integer({ description: 'Time between points, ms.' }),
+    inspectError: Type.Optional(Type.String()),
+    points: Type.Array(StatusPointSchema),
+    destinations: Type.Record(Type.String(), Type.Number(), {
+      description: 'Published per second by destination (topic or queue), since the previous point.',
+    }),
+    consumers: Type.Record(
+      Type.String(),
+      Type.Object({ consumed: Type.Number(), failed: Type.Number() }, { additionalProperties: false }),
+      { description: 'Consumed and failed per second by group or work queue, since the previous point.' },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** `GET /api/queues/:name/history`. */
+export const QueueHistorySchema = Type.Object(
+  {
+    queue: Type.String(),
+    sampleMs: Type.Integer(),
+    inspectError: Type.Optional(Type.String()),
+    points: Type.Array(StatusPointSchema),
+  },
   { additionalProperties: false },
 );
 

@@ -3,16 +3,28 @@
  * `ADMIN_HOST:ADMIN_PORT` (default 127.0.0.1:3000), and on SIGTERM / SIGINT stop accepting
  * requests, then close the broker (draining it) before exiting. `RABBITMQ_MANAGEMENT_URL`
  * (e.g. `http://guest:guest@127.0.0.1:15672`) gives the RabbitMQ adapter the management API for
- * in-flight numbers and queues declared by other processes.
+ * in-flight numbers and queues declared by other processes. A bad variable exits 2 with one line
+ * naming it; an unreachable broker or a taken port exits 1 (startup.ts).
  */
 import closeWithGrace from 'close-with-grace';
 import { connect, defaultBrokerUrl, redactUrl } from '@brokerkit/core';
-import type { BrokerOptions } from '@brokerkit/core';
+import type { Broker, BrokerOptions } from '@brokerkit/core';
 import { metrics } from '@brokerkit/metrics';
 import { buildApp } from './app.js';
-import { configFromEnv } from './config.js';
+import { configFromEnv, type AdminConfig } from './config.js';
+import { configFailure, connectFailure, listenFailure, type StartupFailure } from './startup.js';
 
-const config = configFromEnv();
+function exit(failure: StartupFailure): never {
+  process.stderr.write(`brokerkit-admin: ${failure.line}\n`);
+  process.exit(failure.exitCode);
+}
+
+let config: AdminConfig;
+try {
+  config = configFromEnv();
+} catch (error) {
+  exit(configFailure(error));
+}
 const url = defaultBrokerUrl();
 // The `rabbitmq` key is declared by the adapter package, which apps never import.
 const options = (
@@ -20,7 +32,12 @@ const options = (
     ? { rabbitmq: { managementUrl: process.env.RABBITMQ_MANAGEMENT_URL } }
     : {}
 ) as BrokerOptions;
-const broker = await connect(url, options);
+let broker: Broker;
+try {
+  broker = await connect(url, options);
+} catch (error) {
+  exit(connectFailure(error, url));
+}
 // The admin serves what this process measures; buildApp itself never adds middleware.
 const brokerMetrics = metrics();
 broker.use(brokerMetrics);
@@ -35,8 +52,15 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await broker.close();
 });
 
-await app.listen({ host: config.host, port: config.port });
+try {
+  await app.listen({ host: config.host, port: config.port });
+} catch (error) {
+  await broker.close();
+  exit(listenFailure(error, config.host, config.port));
+}
+const address = app.server.address();
+const port = typeof address === 'object' && address ? address.port : config.port;
 app.log.info(
   { broker: redactUrl(url), auth: config.token ? 'bearer token' : 'none: mutating routes answer 403' },
-  `brokerkit admin ready: status page http://${config.host}:${config.port}/ , API docs /docs`,
+  `brokerkit admin ready: status page http://${config.host}:${port}/ , API docs /docs`,
 );

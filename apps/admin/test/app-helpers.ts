@@ -46,13 +46,14 @@ export async function adminFor(
       callback();
     },
   });
-  // Tests that send dozens of requests on purpose get a limit they cannot reach; the rate-limit
-  // tests pass their own.
+  // Tests that send dozens of requests (or wrong tokens) on purpose get limits they cannot reach;
+  // the rate-limit tests pass their own.
   const rateLimit = { max: 10_000, timeWindowMs: 60_000 };
+  const authFailureLimit = { max: 10_000, timeWindowMs: 60_000 };
   const app = await buildApp({
     broker,
     registry: registryOf(broker),
-    config: { token: TOKEN, logLevel: 'info', rateLimit, ...config },
+    config: { token: TOKEN, logLevel: 'info', rateLimit, authFailureLimit, ...config },
     logStream,
   });
   t.teardown(() => app.close());

@@ -127,10 +127,12 @@ t.test('the OpenAPI document lists every route, its schemas and the bearer schem
     components: Record<string, unknown>;
   }>(await app.inject('/docs/json'));
   t.same(Object.keys(doc.paths).sort(), [
+    '/api/history',
     '/api/queues',
     '/api/queues/{name}',
     '/api/queues/{name}/dead-letters',
     '/api/queues/{name}/dead-letters/replay',
+    '/api/queues/{name}/history',
     '/api/queues/{name}/purge',
     '/healthz',
     '/metrics',

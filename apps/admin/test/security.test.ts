@@ -126,6 +126,27 @@ async function rejectsBadInput(t: TapTest, broker: Broker): Promise<void> {
     assertProblem(t, await post(url, 'limit=1', 'application/x-www-form-urlencoded'), 415, 'BK_VALIDATION');
   }
   assertProblem(t, await post(replay, '{"limit": "all"}'), 400, 'BK_VALIDATION');
+  // No type coercion on bodies: a string or a boolean is not an integer.
+  for (const limit of ['"2"', 'true', 'null', '[1]']) {
+    const refused = assertProblem(t, await post(replay, `{"limit": ${limit}}`), 400, 'BK_VALIDATION');
+    t.match(refused.detail, /body\/limit must be integer/, `limit ${limit}`);
+  }
+  // Every body that is not JSON is a 415, whatever its type (or none at all).
+  for (const type of [
+    'text/plain',
+    'text/plain; charset=utf-8',
+    'application/xml',
+    'application/merge-patch+json',
+  ]) {
+    const refused = assertProblem(t, await post(replay, '{"limit": 1}', type), 415, 'BK_VALIDATION');
+    t.match(refused.detail, /must be application\/json/, type);
+  }
+  assertProblem(
+    t,
+    await app.inject({ method: 'POST', url: replay, headers: AUTH, payload: Buffer.from('{"limit": 1}') }),
+    415,
+    'BK_VALIDATION',
+  );
   // The bounds are core's (integers 1..1000), checked here first so the answer names the field.
   for (const limit of ['0', '-1', '1.5', '1001']) {
     assertProblem(t, await post(replay, `{"limit": ${limit}}`), 400, 'BK_VALIDATION');
@@ -142,6 +163,11 @@ async function rejectsBadInput(t: TapTest, broker: Broker): Promise<void> {
   assertProblem(t, await app.inject(`/api/queues/${queue}/dead-letters?limit=0`), 400, 'BK_VALIDATION');
   assertProblem(t, await app.inject(`/api/queues/${queue}/dead-letters?limit=5000`), 400, 'BK_VALIDATION');
   assertProblem(t, await app.inject(`/api/queues/${queue}/dead-letters?limit=x`), 400, 'BK_VALIDATION');
+  // Query text converts only as a plain decimal numeral: nothing is truncated or reinterpreted.
+  for (const limit of ['0x10', '1e2', '2.5', '%202', '', '1&limit=2']) {
+    const peek = `/api/queues/${queue}/dead-letters?limit=${limit}`;
+    t.match(assertProblem(t, await app.inject(peek), 400, 'BK_VALIDATION').detail, /limit/, peek);
+  }
   assertProblem(t, await app.inject(`/api/queues/${queue}/dead-letters?limit=1&x=1`), 400, 'BK_VALIDATION');
   await unchanged();
 }
@@ -188,21 +214,39 @@ t.test('mutating routes are rate limited', async (t) => {
 });
 
 t.test(
-  'requests with a wrong token are rate limited too, so the token cannot be guessed at speed',
+  'failed authorisations are limited per client on their own: a wrong token never locks out the right one',
   async (t) => {
     const broker = (await memory.open(t))!;
-    const { app } = await adminFor(t, broker, { rateLimit: { max: 3, timeWindowMs: 60_000 } });
+    const { app, logs } = await adminFor(t, broker, {
+      rateLimit: { max: 3, timeWindowMs: 60_000 },
+      authFailureLimit: { max: 4, timeWindowMs: 60_000 },
+    });
     const queue = uniqueName('rl-bad');
-    await broker.send(queue, 1);
-    const guess = () =>
+    const purge = (authorization: string | undefined, remoteAddress = '10.0.0.1') =>
       app.inject({
         method: 'POST',
         url: `/api/queues/${queue}/purge`,
-        headers: { authorization: 'Bearer wrong-guess' },
+        headers: authorization ? { authorization } : {},
+        remoteAddress,
       });
-    for (let i = 0; i < 3; i++) assertProblem(t, await guess(), 401, 'BK_UNAUTHORIZED');
-    assertProblem(t, await guess(), 429, 'BK_RATE_LIMITED');
-    t.equal((await broker.inspector!.queueInfo(queue)).depth, 1, 'nothing purged');
+    await broker.send(queue, 1);
+    for (let i = 0; i < 4; i++) assertProblem(t, await purge('Bearer wrong-guess'), 401, 'BK_UNAUTHORIZED');
+    const limited = await purge('Bearer wrong-guess');
+    assertProblem(t, limited, 429, 'BK_RATE_LIMITED');
+    t.match(limited.headers['retry-after'], /^\d+$/, 'Retry-After in seconds');
+    assertProblem(t, await purge(undefined), 429, 'BK_RATE_LIMITED');
+    t.equal((await broker.inspector!.queueInfo(queue)).depth, 1, 'nothing purged by the failures');
+
+    const right = await purge(AUTH.authorization);
+    t.equal(right.statusCode, 200, 'the right token from the same client still works');
+    t.same(JSON.parse(right.body), { queue, purged: 1 });
+    assertProblem(t, await purge('Bearer wrong-guess', '10.0.0.2'), 401, 'BK_UNAUTHORIZED');
+    t.pass("another client's failures are counted apart");
+
+    // Failures did not use up the valid calls' allowance: 2 more valid calls (3 in all), then 429.
+    for (let i = 0; i < 2; i++) t.equal((await purge(AUTH.authorization)).statusCode, 200);
+    assertProblem(t, await purge(AUTH.authorization), 429, 'BK_RATE_LIMITED');
+    t.match(logs.join(''), /used up its failed authorisations/, 'the lock-out is logged once');
   },
 );
 

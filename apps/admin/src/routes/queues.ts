@@ -8,6 +8,7 @@ import { UnsupportedError } from '@brokerkit/core';
 import type { Broker, DeadLetter, QueueInspector } from '@brokerkit/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Static } from 'typebox';
+import { AuthFailures } from '../auth-failures.js';
 import { requireToken } from '../auth.js';
 import type { DeadLetterSchema } from '../schemas.js';
 import {
@@ -28,7 +29,10 @@ export interface QueueRoutesOptions {
   broker: Broker;
   /** Bearer token of the mutating routes; undefined = they answer 403. */
   token: string | undefined;
+  /** Authorised mutating requests per client and window. */
   rateLimit: { max: number; timeWindowMs: number };
+  /** Failed authorisations per client and window, counted apart from `rateLimit`. */
+  authFailureLimit: { max: number; timeWindowMs: number };
 }
 
 function inspectorOf(broker: Broker): QueueInspector {
@@ -63,12 +67,13 @@ function deadLetterView(letter: DeadLetter): Static<typeof DeadLetterSchema> {
 /** Registers the `/api/queues` routes. */
 export const queueRoutes: FastifyPluginAsyncTypebox<QueueRoutesOptions> = async (app, options) => {
   const { broker } = options;
-  const authorise = requireToken(options.token);
-  // The limiter runs before the token check: requests with a wrong token count too, so the token
-  // cannot be guessed at full speed. (Route `config.rateLimit` would add its hook after ours.)
+  const failures = new AuthFailures(options.authFailureLimit.max, options.authFailureLimit.timeWindowMs);
+  const authorise = requireToken(options.token, failures);
+  // The token is checked first and failures have their own per-client limit (auth.ts): a wrong
+  // token never uses up the right one's requests. Only authorised calls reach this limiter.
   const limit = app.rateLimit({ max: options.rateLimit.max, timeWindow: options.rateLimit.timeWindowMs });
   const mutating = {
-    onRequest: [limit, authorise],
+    onRequest: [authorise, limit],
     // The body is optional: an absent one validates as `{}` (a present one must match the schema).
     preValidation: async (request: { body: unknown }) => {
       request.body ??= {};
