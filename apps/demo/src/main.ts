@@ -2,13 +2,29 @@
  * `npm start`: the embedded demo in one process. Env: BROKER_URL (default memory://), ADMIN_HOST
  * (127.0.0.1), ADMIN_PORT (3000), ADMIN_TOKEN, LOG_LEVEL (admin request logs, default warn),
  * DEMO_RATE (orders/s, 20), DEMO_FAILURE_RATE (0.1), DEMO_POISON_RATE (0.02). Ctrl-C or SIGTERM
- * stops publishing, drains every handler, closes the broker and exits 0.
+ * stops publishing, drains every handler, closes the broker and exits 0. `npm start` execs this
+ * file (root package.json), so a SIGTERM sent to npm reaches it. A bad variable exits 2 with one
+ * line naming it; an unreachable broker or a taken port exits 1.
  */
-import { connect, defaultBrokerUrl, redactUrl } from '@brokerkit/core';
+import { randomBytes } from 'node:crypto';
+import { connect, defaultBrokerUrl, redactUrl, type Broker } from '@brokerkit/core';
 import { metrics } from '@brokerkit/metrics';
-import { buildApp, configFromEnv, type AdminConfig } from '@brokerkit/admin';
+import {
+  buildApp,
+  configFailure,
+  configFromEnv,
+  connectFailure,
+  listenFailure,
+  type AdminConfig,
+  type StartupFailure,
+} from '@brokerkit/admin';
 import { startDemo } from './demo.js';
 import { demoSettings, formatBanner, type DemoSettings } from './settings.js';
+
+function exit(failure: StartupFailure): never {
+  console.error(`brokerkit demo: ${failure.line}`);
+  process.exit(failure.exitCode);
+}
 
 let settings: DemoSettings;
 let adminConfig: AdminConfig;
@@ -17,12 +33,20 @@ try {
   // The status page polls every 2 s: per-request info logs would bury the demo's own lines.
   adminConfig = { ...configFromEnv(process.env), logLevel: process.env.LOG_LEVEL || 'warn' };
 } catch (error) {
-  console.error(`brokerkit demo: ${(error as Error).message}`);
-  process.exit(2);
+  exit(configFailure(error));
 }
+// Without ADMIN_TOKEN the demo makes one for this run (printed in the banner), so the status
+// page's purge / replay / delete buttons can be tried at once.
+const generatedToken = adminConfig.token === undefined;
+if (generatedToken) adminConfig.token = randomBytes(12).toString('hex');
 
 const url = defaultBrokerUrl();
-const broker = await connect(url);
+let broker: Broker;
+try {
+  broker = await connect(url);
+} catch (error) {
+  exit(connectFailure(error, url));
+}
 // Metrics first, so every subscription the demo opens is measured. buildApp adds no middleware
 // of its own: it serves this registry.
 const brokerMetrics = metrics();
@@ -33,10 +57,24 @@ const demo = await startDemo(
   broker,
 );
 const app = await buildApp({ broker, config: adminConfig, registry: brokerMetrics.registry });
-await app.listen({ host: adminConfig.host, port: adminConfig.port });
+try {
+  await app.listen({ host: adminConfig.host, port: adminConfig.port });
+} catch (error) {
+  await demo.close();
+  await broker.close();
+  exit(listenFailure(error, adminConfig.host, adminConfig.port));
+}
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : adminConfig.port;
-console.log(formatBanner({ brokerUrl: redactUrl(url), host: adminConfig.host, port, settings }));
+console.log(
+  formatBanner({
+    brokerUrl: redactUrl(url),
+    host: adminConfig.host,
+    port,
+    settings,
+    generatedToken: generatedToken ? adminConfig.token : undefined,
+  }),
+);
 
 let stopping = false;
 const stop = async (signal: string): Promise<void> => {

@@ -36,6 +36,8 @@ export function formatBanner(options: {
   host: string;
   port: number;
   settings: DemoSettings;
+  /** The admin token made for this run, when `ADMIN_TOKEN` was not set. */
+  generatedToken?: string;
 }): string {
   const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${options.port}`;
@@ -52,6 +54,10 @@ export function formatBanner(options: {
     `  metrics       ${base}/metrics`,
     `  API docs      ${base}/docs`,
     `  readiness     ${base}/readyz`,
+    '',
+    options.generatedToken
+      ? `  admin token   ${options.generatedToken} (made for this run: set ADMIN_TOKEN to choose one)`
+      : '  admin token   from ADMIN_TOKEN',
     '',
     '  Ctrl-C to stop',
     '',
