@@ -13,6 +13,10 @@ import { barReporter, formatSummary, lineReporter, type ProgressReporter } from 
 import { runPublisher, type PublishSummary } from './run.js';
 import { serveMetrics, type MetricsEndpoint } from './metrics-endpoint.js';
 
+/** Printed when the URL is memory://, which no other process can reach. */
+export const MEMORY_NOTE =
+  'memory:// is in-process: use --url amqp://… or --url nats://… to connect two processes';
+
 /** Exit codes of the CLI. */
 export const EXIT = Object.freeze({ ok: 0, failed: 1, usage: 2, interrupted: 130 });
 
@@ -93,6 +97,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     );
     return code === 'BK_VALIDATION' || code === 'BK_CONFIG' ? EXIT.usage : EXIT.failed;
   }
+
+  // Two processes on their default memory:// each have their own broker: say so before a user
+  // waits for a subscriber in another terminal that can never see these messages.
+  if (config.url.trim().startsWith('memory:') && !config.quiet) err(`brokerkit-publish: ${MEMORY_NOTE}`);
 
   let endpoint: MetricsEndpoint | undefined;
   if (config.metricsPort !== undefined) {

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { main, EXIT, type CliIo } from './cli-main.js';
+export { main, EXIT, MEMORY_NOTE, type CliIo } from './cli-main.js';
 export { parsePublisherArgs, USAGE, type PublisherConfig, type EventInput, type ParsedArgs } from './args.js';
 export { parseNdjson, type OutgoingEvent, type NdjsonOptions } from './ndjson.js';
 export { generatedSource, listSource, type EventSource } from './payload.js';

@@ -152,5 +152,8 @@ export async function startSubscriber(
   print(
     `ready: ${subscriptions.length} subscription(s) on ${redactUrl(config.url)}: ${config.subscriptions.map(describeSubscription).join(', ')}`,
   );
+  // A publisher in another process on its own default memory:// can never reach this one.
+  if (config.url.trim().startsWith('memory:'))
+    print('note: memory:// is in-process: use --url amqp://… or --url nats://… to connect two processes');
   return { broker, metrics, app, url, counters, close };
 }
