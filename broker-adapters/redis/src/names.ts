@@ -4,7 +4,7 @@
  * before they get here: tokens of `[A-Za-z0-9_-]` joined by `.`, safe inside a key.
  */
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** Prefix of every key brokerkit writes. */
 export const KEY_PREFIX = 'bk:';
@@ -76,4 +76,41 @@ export function decodeRole(value: string | null | undefined): Role | undefined {
 /** A consumer name unique to one member, readable in `XINFO CONSUMERS`: `<host>-<pid>-<random>`. */
 export function consumerName(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+// -- request / reply (src/rpc.ts) -------------------------------------------------------------
+
+/** Prefix of every request/reply key: routes, members (`m:<route>`), request lists (`q:<route>`), replies. */
+export const RPC_PREFIX = `${KEY_PREFIX}rpc:`;
+
+/** Hash: the responder routes of first token `token` → their pattern (the request script matches them). */
+export function rpcRoutesKey(token: string): string {
+  return `${RPC_PREFIX}routes:${token}`;
+}
+
+/** Hash: responder routes whose pattern starts with a wildcard (`*.x`, `>`), checked for every request. */
+export const RPC_WILD_ROUTES_KEY = `${RPC_PREFIX}routes-wild`;
+
+/** Sorted set: the live members of a responder route → when their presence expires (ms). */
+export function rpcMembersKey(route: string): string {
+  return `${RPC_PREFIX}m:${route}`;
+}
+
+/** List: the requests waiting for a responder route's members. */
+export function rpcQueueKey(route: string): string {
+  return `${RPC_PREFIX}q:${route}`;
+}
+
+/** List: the replies to one broker's requests (one per broker, read by one blocking connection). */
+export function rpcReplyKey(owner: string): string {
+  return `${RPC_PREFIX}reply:${owner}`;
+}
+
+/**
+ * The route of a responder: its own (`u:<random>`) without a group; with one, shared by the
+ * group's members on the same pattern (`g:<group>:<hash of the pattern>`), as NATS queue groups.
+ */
+export function rpcRouteId(pattern: string, group: string | undefined): string {
+  if (group === undefined) return `u:${randomBytes(8).toString('hex')}`;
+  return `g:${group}:${createHash('sha1').update(pattern).digest('hex').slice(0, 16)}`;
 }

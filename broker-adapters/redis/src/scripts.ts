@@ -521,6 +521,110 @@ return {f['last-generated-id'], f['entries-added'], f['length']}
 `,
 );
 
+// -- request / reply (src/rpc.ts) -------------------------------------------------------------
+
+/** Topic pattern matching as the publish script does it ('*' one token, '>' one or more at the end). */
+const MATCH = `
+local function match(pattern, topic)
+  if pattern == topic then return true end
+  local tokens = {}
+  for tok in string.gmatch(topic, '[^.]+') do tokens[#tokens + 1] = tok end
+  local i = 0
+  for want in string.gmatch(pattern, '[^.]+') do
+    i = i + 1
+    if want == '>' then return #tokens >= i end
+    local got = tokens[i]
+    if got == nil or (want ~= '*' and want ~= got) then return false end
+  end
+  return #tokens == i
+end
+`;
+
+/**
+ * A request: pushed (`LPUSH`) onto the list of every responder route whose pattern matches the
+ * topic — an ungrouped responder's own, or one shared by a group's members — that has a live
+ * member; routes without one are forgotten on the way. Each list's TTL is raised to the request's
+ * timeout, so what a dead responder never took goes with it. Returns how many routes got it (0 =
+ * no responder). KEYS: routes of the topic's first token, routes of wildcard-first patterns;
+ * ARGV: topic, timeout ms, route key prefix, frame.
+ */
+export const RPC_REQUEST = new LuaScript(
+  'rpc-request',
+  MATCH +
+    `
+local topic, ttl, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local now = nil
+local sent = 0
+for k = 1, 2 do
+  local routes = redis.call('HGETALL', KEYS[k])
+  for i = 1, #routes, 2 do
+    if match(routes[i + 1], topic) then
+      local id = routes[i]
+      local members = prefix .. 'm:' .. id
+      local list = prefix .. 'q:' .. id
+      if now == nil then now = now_ms() end
+      redis.call('ZREMRANGEBYSCORE', members, '-inf', now)
+      if redis.call('EXISTS', members) == 1 then
+        redis.call('LPUSH', list, ARGV[4])
+        local left = redis.call('PTTL', list)
+        if left < ttl then redis.call('PEXPIRE', list, ttl) end
+        sent = sent + 1
+      else
+        redis.call('HDEL', KEYS[k], id)
+        redis.call('DEL', list)
+      end
+    end
+  end
+end
+return sent
+`,
+);
+
+/**
+ * A responder member announces itself (at start, every few seconds, after a reconnect): its
+ * route with its pattern, and its presence with a TTL. KEYS: routes hash, members zset;
+ * ARGV: route id, pattern, member, ttl ms.
+ */
+export const RPC_REGISTER = new LuaScript(
+  'rpc-register',
+  `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[4]), ARGV[3])
+`,
+);
+
+/**
+ * A responder member leaves. The last live member of a route also removes the route and takes
+ * what is still in its list (requests that arrived before it left: it answers them).
+ * KEYS: routes hash, members zset, list; ARGV: route id, member. Returns the requests left.
+ */
+export const RPC_LEAVE = new LuaScript(
+  'rpc-leave',
+  `
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms())
+if redis.call('ZCARD', KEYS[2]) > 0 then return {} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local left = redis.call('LRANGE', KEYS[3], 0, -1)
+redis.call('DEL', KEYS[3], KEYS[2])
+return left
+`,
+);
+
+/**
+ * A reply: appended to the requester's reply list, whose TTL is renewed so a requester that died
+ * leaves nothing behind for long. KEYS: reply list; ARGV: ttl ms, frame.
+ */
+export const RPC_REPLY = new LuaScript(
+  'rpc-reply',
+  `
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`,
+  false,
+);
+
 /** Every script, for loading them once per connection. */
 export const ALL_SCRIPTS: readonly LuaScript[] = [
   PUBLISH,
@@ -542,4 +646,8 @@ export const ALL_SCRIPTS: readonly LuaScript[] = [
   DELETE,
   REPLAY,
   STREAM_POSITION,
+  RPC_REQUEST,
+  RPC_REGISTER,
+  RPC_LEAVE,
+  RPC_REPLY,
 ];

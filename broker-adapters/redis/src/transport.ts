@@ -1,6 +1,6 @@
 /**
  * `createTransport`: the Redis {@link Transport}, assembled from the connection, the publisher,
- * topology provisioning, durable members, ephemeral subscriptions and the inspector.
+ * topology provisioning, durable members, ephemeral subscriptions, request/reply and the inspector.
  */
 import type {
   AdapterFactory,
@@ -18,6 +18,7 @@ import { startEphemeral } from './ephemeral.js';
 import { RedisInspector } from './inspector.js';
 import { resolveRedisOptions } from './options.js';
 import { Publisher } from './publisher.js';
+import { RedisRequestReply } from './rpc.js';
 import { Topology } from './topology.js';
 
 /** Creates a connected Redis transport for one `redis://` or `rediss://` URL. */
@@ -31,6 +32,7 @@ export const createTransport: AdapterFactory = async (settings, hooks) => {
     for (const member of members.get(queue) ?? []) member.dueIn(delayMs);
   });
   const inspector = new RedisInspector(conn.cmd, settings.codec, publisher);
+  const rpc = new RedisRequestReply(conn, hooks);
   const ctx: DurableContext = { conn, topology, options, hooks, closeTimeoutMs: settings.publishTimeoutMs };
 
   async function member(spec: DurableSpec, deliver: DeliverFn): Promise<TransportSubscription> {
@@ -50,6 +52,7 @@ export const createTransport: AdapterFactory = async (settings, hooks) => {
   const transport: Transport = {
     adapter: 'redis',
     inspector,
+    requestReply: rpc,
     publish: (message: OutgoingMessage, o: TransportPublishOptions) => publisher.publish(message, o),
     send: (message: OutgoingMessage, o: TransportPublishOptions) => publisher.send(message, o),
 
@@ -82,6 +85,8 @@ export const createTransport: AdapterFactory = async (settings, hooks) => {
     },
 
     async close(): Promise<void> {
+      // Requests still waiting for a reply end with BK_CLOSED before anything else waits.
+      await rpc.close();
       await publisher.inFlight.idle();
       await conn.close();
     },

@@ -17,8 +17,6 @@ if (await requireService(t, 'redis-server', hostname, Number(port || 6379))) {
       // De-duplication is opt-in (redis.dedupWindowMs: a key per message); test/redis.test.ts covers it.
       messageIdDedup: false,
       timeoutMs: 15_000,
-      // No request/reply yet (the core README says how it would map onto Redis).
-      requestReply: false,
     },
   });
 }
