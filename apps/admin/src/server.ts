@@ -3,7 +3,9 @@
  * `ADMIN_HOST:ADMIN_PORT` (default 127.0.0.1:3000), and on SIGTERM / SIGINT stop accepting
  * requests, then close the broker (draining it) before exiting. `RABBITMQ_MANAGEMENT_URL`
  * (e.g. `http://guest:guest@127.0.0.1:15672`) gives the RabbitMQ adapter the management API for
- * in-flight numbers and queues declared by other processes. A bad variable exits 2 with one line
+ * in-flight numbers and queues declared by other processes. `OTEL_EXPORTER_OTLP_ENDPOINT` exports
+ * traces over OTLP (otel.ts; service name `brokerkit-admin` unless `OTEL_SERVICE_NAME` is set),
+ * the spans still queued at shutdown included. A bad variable exits 2 with one line
  * naming it; an unreachable broker or a taken port exits 1 (startup.ts).
  */
 import closeWithGrace from 'close-with-grace';
@@ -12,6 +14,7 @@ import type { Broker, BrokerOptions } from '@brokerkit/core';
 import { metrics } from '@brokerkit/metrics';
 import { buildApp } from './app.js';
 import { configFromEnv, type AdminConfig } from './config.js';
+import { startOtlpTracing, type OtlpTracing } from './otel.js';
 import { configFailure, connectFailure, listenFailure, type StartupFailure } from './startup.js';
 
 function exit(failure: StartupFailure): never {
@@ -24,6 +27,13 @@ try {
   config = configFromEnv();
 } catch (error) {
   exit(configFailure(error));
+}
+// Before connect, so every publish (dead-letter replays) is traced; loads nothing when unset.
+let tracing: OtlpTracing | undefined;
+try {
+  tracing = await startOtlpTracing('brokerkit-admin');
+} catch (error) {
+  exit(configFailure(error)); // e.g. a malformed OTEL_RESOURCE_ATTRIBUTES
 }
 const url = defaultBrokerUrl();
 // The `rabbitmq` key is declared by the adapter package, which apps never import.
@@ -50,6 +60,7 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   else app.log.info({ signal }, 'shutting down');
   await app.close();
   await broker.close();
+  await tracing?.shutdown(); // after the drain, so the last spans are queued
 });
 
 try {
@@ -61,6 +72,10 @@ try {
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : config.port;
 app.log.info(
-  { broker: redactUrl(url), auth: config.token ? 'bearer token' : 'none: mutating routes answer 403' },
+  {
+    broker: redactUrl(url),
+    traces: tracing ? `${tracing.endpoint} (service ${tracing.serviceName})` : 'off',
+    auth: config.token ? 'bearer token' : 'none: mutating routes answer 403',
+  },
   `brokerkit admin ready: status page http://${config.host}:${port}/ , API docs /docs`,
 );

@@ -1,10 +1,12 @@
 /**
  * `npm start`: the embedded demo in one process. Env: BROKER_URL (default memory://), ADMIN_HOST
  * (127.0.0.1), ADMIN_PORT (3000), ADMIN_TOKEN, LOG_LEVEL (admin request logs, default warn),
- * DEMO_RATE (orders/s, 20), DEMO_FAILURE_RATE (0.1), DEMO_POISON_RATE (0.02). Ctrl-C or SIGTERM
- * stops publishing, drains every handler, closes the broker and exits 0. `npm start` execs this
- * file (root package.json), so a SIGTERM sent to npm reaches it. A bad variable exits 2 with one
- * line naming it; an unreachable broker or a taken port exits 1.
+ * DEMO_RATE (orders/s, 20), DEMO_FAILURE_RATE (0.1), DEMO_POISON_RATE (0.02);
+ * OTEL_EXPORTER_OTLP_ENDPOINT exports traces over OTLP (`@brokerkit/admin/otel`, service name
+ * `brokerkit-demo` unless OTEL_SERVICE_NAME says otherwise). Ctrl-C or SIGTERM stops publishing,
+ * drains every handler, closes the broker, exports the spans still queued and exits 0.
+ * `npm start` execs this file (root package.json), so a SIGTERM sent to npm reaches it. A bad
+ * variable exits 2 with one line naming it; an unreachable broker or a taken port exits 1.
  */
 import { randomBytes } from 'node:crypto';
 import { connect, defaultBrokerUrl, redactUrl, type Broker } from '@brokerkit/core';
@@ -18,6 +20,7 @@ import {
   type AdminConfig,
   type StartupFailure,
 } from '@brokerkit/admin';
+import { startOtlpTracing, type OtlpTracing } from '@brokerkit/admin/otel';
 import { startDemo } from './demo.js';
 import { demoSettings, formatBanner, type DemoSettings } from './settings.js';
 
@@ -39,6 +42,14 @@ try {
 // page's purge / replay / delete buttons can be tried at once.
 const generatedToken = adminConfig.token === undefined;
 if (generatedToken) adminConfig.token = randomBytes(12).toString('hex');
+
+// Before connect, so the first publish is traced; loads nothing unless an OTLP endpoint is set.
+let tracing: OtlpTracing | undefined;
+try {
+  tracing = await startOtlpTracing('brokerkit-demo');
+} catch (error) {
+  exit(configFailure(error)); // e.g. a malformed OTEL_RESOURCE_ATTRIBUTES
+}
 
 const url = defaultBrokerUrl();
 let broker: Broker;
@@ -75,6 +86,7 @@ console.log(
     generatedToken: generatedToken ? adminConfig.token : undefined,
   }),
 );
+if (tracing) console.log(`  traces        ${tracing.endpoint} (OTLP, service ${tracing.serviceName})`);
 
 let stopping = false;
 const stop = async (signal: string): Promise<void> => {
@@ -85,6 +97,8 @@ const stop = async (signal: string): Promise<void> => {
     await demo.close();
     await app.close();
     await broker.close();
+    // After the drain: the last handlers' spans are queued by now.
+    await tracing?.shutdown();
     console.log('stopped cleanly');
     process.exit(0);
   } catch (error) {
