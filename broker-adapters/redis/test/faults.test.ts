@@ -4,6 +4,7 @@
 // publishes during an outage. Pass = nothing confirmed is lost, every failure is typed, and
 // consumers resume by themselves.
 import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { connect, isBrokerkitError } from '@brokerkit/core';
@@ -319,3 +320,82 @@ t.test('publishes during an outage wait, bounded, then reject with BK_UNAVAILABL
   await waitFor(() => live.counts.has('live-after'), { timeoutMs: 10_000 });
   t.pass('the ephemeral subscription reads again after the reconnect');
 });
+
+/**
+ * Request/reply through a fault: a TCP cut of every connection, or the server SIGKILLed and
+ * restarted with its data gone (responder routes included). Requests in flight fail typed, or are
+ * answered with their own answer; afterwards requests are answered again without anyone calling
+ * `respond` again (the responders re-register when their connection comes back).
+ */
+for (const fault of ['a TCP cut', 'a restart that lost every key'] as const) {
+  t.test(`request/reply across ${fault}: typed failures, then answered again`, async (t) => {
+    if (!needServer(t)) return;
+    const server = await PrivateRedis.start(t);
+    const proxy = await TcpProxy.start('127.0.0.1', server.port);
+    t.teardown(() => proxy.close());
+    const url = `redis://127.0.0.1:${proxy.port}`;
+    const options: BrokerOptions = { publishTimeoutMs: 5_000, reconnect: { initialMs: 50, maxMs: 300 } };
+    const responder = await open(t, url, options);
+    const requester = await open(t, url, options);
+    const answered = new Tally();
+    await responder.respond<{ key: string }>(
+      'rr.fault.*',
+      (m) => {
+        answered.add(m.data.key);
+        return { echo: m.data.key };
+      },
+      { group: 'rr-fault', concurrency: 8 },
+    );
+    let faulted = false;
+    const injected = (async () => {
+      await waitFor(() => faulted, { timeoutMs: 60_000 });
+      if (fault === 'a TCP cut') {
+        proxy.cut();
+        return;
+      }
+      await server.kill();
+      rmSync(server.dir, { recursive: true, force: true });
+      mkdirSync(server.dir);
+      await waitFor(() => requester.status === 'reconnecting', { timeoutMs: 10_000 });
+      await server.restart();
+    })();
+    const wrong: string[] = [];
+    const result = await stream(
+      600,
+      16,
+      async (key) => {
+        const reply = await requester.request<{ echo: string }>('rr.fault.x', { key }, { timeoutMs: 3_000 });
+        if (reply.data.echo !== key) wrong.push(`${key} → ${reply.data.echo}`);
+      },
+      (n) => {
+        if (n === 150) faulted = true;
+      },
+    );
+    await injected;
+    t.ok(faulted, `the fault came mid-stream (${result.confirmed.length} answered)`);
+    t.same(wrong, [], 'every answered request got its own answer');
+    const untyped = result.failures.filter(
+      (c) => c !== 'BK_UNAVAILABLE' && c !== 'BK_TIMEOUT' && c !== 'BK_NO_RESPONDERS',
+    );
+    t.same(
+      untyped,
+      [],
+      `failures are BK_UNAVAILABLE, BK_TIMEOUT or BK_NO_RESPONDERS (${result.failures.length})`,
+    );
+    let after: string | undefined;
+    await waitFor(
+      async () => {
+        after = await requester
+          .request<{ echo: string }>('rr.fault.y', { key: 'after' }, { timeoutMs: 1_000 })
+          .then(
+            (r) => r.data.echo,
+            () => undefined,
+          );
+        return after === 'after';
+      },
+      { timeoutMs: 30_000, message: 'a request to be answered after the fault' },
+    );
+    t.equal(after, 'after', 'answered again after the fault, without calling respond again');
+    t.comment(`answered ${result.confirmed.length}, failed ${result.failures.length}`);
+  });
+}
