@@ -6,12 +6,15 @@
  * sides, the payload is echoed, and the raw RabbitMQ client routes through a topic exchange and a
  * bound queue as brokerkit does, so the broker does the same work for both.
  *
+ * Redis: brokerkit against a raw ioredis client doing the same over lists (see `redisRaw`).
+ *
  * Two workloads per broker: throughput with 64 requests in flight (requests/s, p50/p99 under
  * load) and latency with one in flight (p50/p99 of a round trip). `npm run bench -- request`.
  */
 import { connect as natsConnect, headers as natsHeaders } from '@nats-io/transport-node';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import amqp from 'amqplib';
+import { Redis } from 'ioredis';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { connect } from '@brokerkit/core';
 import type { Broker } from '@brokerkit/core';
@@ -281,6 +284,104 @@ async function amqpRaw(total: number, window: number, sameProperties: boolean): 
   }
 }
 
+// -- Redis ------------------------------------------------------------------------------------
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS = new URL(REDIS_URL);
+const redisRequires = [{ name: 'redis-server', host: REDIS.hostname, port: Number(REDIS.port || 6379) }];
+const REDIS_RAW = 'ioredis lists (raw)';
+const REDIS_N = 20_000;
+
+async function redisBrokerkit(total: number, window: number): Promise<Measurement> {
+  const subject = topic('x');
+  const responder: Broker = await connect(REDIS_URL);
+  const requester: Broker = await connect(REDIS_URL);
+  try {
+    await responder.respond(subject, (m) => m.data, { concurrency: window });
+    await requester.request(subject, payload, { timeoutMs: TIMEOUT_MS });
+    return await drive(total, window, () => requester.request(subject, payload, { timeoutMs: TIMEOUT_MS }));
+  } finally {
+    await requester.close();
+    await responder.close();
+  }
+}
+
+/** One list element as a raw client would frame it: a JSON head (correlation id, reply list) and the body. */
+function rawFrame(head: unknown[], body: Uint8Array): Buffer {
+  const json = Buffer.from(JSON.stringify(head));
+  const frame = Buffer.allocUnsafe(4 + json.length + body.byteLength);
+  frame.writeUInt32BE(json.length, 0);
+  json.copy(frame, 4);
+  frame.set(body, 4 + json.length);
+  return frame;
+}
+
+function rawUnframe(frame: Buffer): [unknown[], Buffer] {
+  const n = frame.readUInt32BE(0);
+  return [JSON.parse(frame.toString('utf8', 4, 4 + n)) as unknown[], frame.subarray(4 + n)];
+}
+
+/**
+ * The raw ioredis idiom brokerkit's adapter follows, without its routing: the requester `LPUSH`es
+ * framed requests onto the responder's list and reads one reply list with one blocking
+ * connection (`BLMPOP … COUNT`), matching correlation ids; the responder pops up to `window`
+ * requests per `BLMPOP` on its own blocking connection and `RPUSH`es each reply. Four connections,
+ * as brokerkit uses (a command and a blocking one per side).
+ */
+async function redisRaw(total: number, window: number): Promise<Measurement> {
+  const requests = `benchrr:raw:q:${process.pid}:${serial++}`;
+  const replies = `benchrr:raw:r:${process.pid}:${serial++}`;
+  const options = { maxRetriesPerRequest: null, noDelay: true } as const;
+  const reqCmd = new Redis(REDIS_URL, options);
+  const reqRead = new Redis(REDIS_URL, options);
+  const resCmd = new Redis(REDIS_URL, options);
+  const resRead = new Redis(REDIS_URL, options);
+  const pending = new Map<string, (body: Buffer) => void>();
+  let stop = false;
+  const loops: Promise<void>[] = [];
+  try {
+    loops.push(
+      (async () => {
+        while (!stop) {
+          const r = (await resRead.callBuffer('BLMPOP', 1, 1, requests, 'RIGHT', 'COUNT', window)) as
+            [Buffer, Buffer[]] | null;
+          if (!r) continue;
+          for (const frame of r[1]) {
+            const [head, body] = rawUnframe(frame);
+            void resCmd.rpush(head[1] as string, rawFrame([head[0]], body));
+          }
+        }
+      })(),
+      (async () => {
+        while (!stop) {
+          const r = (await reqRead.callBuffer('BLMPOP', 1, 1, replies, 'LEFT', 'COUNT', 512)) as
+            [Buffer, Buffer[]] | null;
+          if (!r) continue;
+          for (const frame of r[1]) {
+            const [head, body] = rawUnframe(frame);
+            const done = pending.get(head[0] as string);
+            pending.delete(head[0] as string);
+            done?.(body);
+          }
+        }
+      })(),
+    );
+    let next = 0;
+    const one = () =>
+      new Promise<Buffer>((resolve) => {
+        const id = (next++).toString(36);
+        pending.set(id, resolve);
+        void reqCmd.lpush(requests, rawFrame([id, replies], payload));
+      });
+    await one();
+    return await drive(total, window, one);
+  } finally {
+    stop = true;
+    await Promise.allSettled(loops);
+    for (const c of [reqCmd, reqRead, resCmd, resRead]) c.disconnect();
+  }
+}
+
 // -- memory -----------------------------------------------------------------------------------
 
 async function memoryBrokerkit(total: number, window: number): Promise<Measurement> {
@@ -336,6 +437,14 @@ export const scenarios: Scenario[] = [
     [AMQP_RAW]: () => amqpRaw(LATENCY_N, 1, false),
     [AMQP_RAW_PROPERTIES]: () => amqpRaw(LATENCY_N, 1, true),
     [BROKERKIT]: () => amqpBrokerkit(LATENCY_N, 1),
+  }),
+  ...workload(`redis request/reply 256B, ${WINDOW} in flight`, redisRequires, false, {
+    [REDIS_RAW]: () => redisRaw(REDIS_N, WINDOW),
+    [BROKERKIT]: () => redisBrokerkit(REDIS_N, WINDOW),
+  }),
+  ...workload('redis request/reply latency, 1 in flight', redisRequires, true, {
+    [REDIS_RAW]: () => redisRaw(LATENCY_N, 1),
+    [BROKERKIT]: () => redisBrokerkit(LATENCY_N, 1),
   }),
   {
     suite: 'request',
