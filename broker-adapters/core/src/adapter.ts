@@ -34,7 +34,7 @@ export {
   type TopicMatcher,
 } from './names.js';
 export { DEFAULT_RETRY, resolveRetryPolicy, nominalDelay, retryDelay, reconnectDelay } from './retry.js';
-export { newMessageId } from './ids.js';
+export { newMessageId, messageIdTime, idCarriesTime } from './ids.js';
 export { HEADER, deadLetterHeaders, userHeaders } from './headers.js';
 export { toDeadLetter, replayHeaders, type StoredDeadLetter } from './dead-letters.js';
 export { createDispatcher, type DispatcherOptions } from './delivery.js';

@@ -11,7 +11,7 @@ import { tracingActive, tracingMiddleware } from './tracing.js';
 import { assertKnownKeys, integerOption } from './option-checks.js';
 import { ClosedError, DiscardedError, PayloadTooLargeError, ValidationError } from './errors.js';
 import { copyUserHeaders as copyHeaders } from './headers.js';
-import { newMessageId } from './ids.js';
+import { messageIdTime, newMessageId } from './ids.js';
 import { validateGroupName, validatePattern, validateQueueName, validateTopic } from './names.js';
 import { resolveRetryPolicy } from './retry.js';
 import { resolveBrokerSettings } from './settings.js';
@@ -370,14 +370,17 @@ class ManagedBroker extends EventEmitter implements Broker {
     ) {
       throw new ValidationError('messageId must be a non-empty string of at most 255 characters');
     }
+    const id = messageId ?? newMessageId();
     const message: OutgoingMessage = {
-      id: messageId ?? newMessageId(),
+      id,
       destination,
       data,
       body: encoded.body,
       contentType: encoded.contentType,
       headers: copyHeaders(options?.headers),
-      timestamp: new Date(),
+      // brokerkit's own id carries the publish time: the timestamp is exactly that millisecond, so
+      // adapters can leave out a separate time header (see `idCarriesTime`).
+      timestamp: new Date(messageId === undefined ? messageIdTime(id)! : Date.now()),
     };
     if (this.#cloudEvents !== undefined || options?.cloudEvent !== undefined) {
       writeCloudEvent(

@@ -5,6 +5,7 @@
 import { hasCloudEvent, readCloudEvent } from './cloudevents.js';
 import { DecodeError, isBrokerkitError, toError } from './errors.js';
 import { HEADER, deadLetterHeaders, userHeaders } from './headers.js';
+import { messageIdTime } from './ids.js';
 import { nominalDelay, retryDelay } from './retry.js';
 import { tracingActive } from './tracing.js';
 import type {
@@ -21,6 +22,12 @@ import type {
 
 const ACK: DeliveryOutcome = Object.freeze({ kind: 'ack' });
 const EPOCH_UNKNOWN = new Date(0);
+
+/** The creation time in a UUID v7 id, else the epoch (unknown). */
+function timeFromId(id: string | undefined): Date {
+  const ms = messageIdTime(id);
+  return ms === undefined ? EPOCH_UNKNOWN : new Date(ms);
+}
 
 /** What a dispatcher needs to know about its subscription. */
 export interface DispatcherOptions {
@@ -120,7 +127,8 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
       data,
       body: raw.body,
       headers: userHeaders(raw.headers),
-      timestamp: raw.timestamp ?? EPOCH_UNKNOWN,
+      // No time from the adapter (no header or property): a UUID v7 id carries its creation time.
+      timestamp: raw.timestamp ?? timeFromId(raw.id),
       attempt: raw.attempt,
       redelivered: raw.redelivered,
       contentType,
