@@ -9,14 +9,37 @@
  * - `SDK, sampled` — the real OpenTelemetry SDK (BasicTracerProvider, AlwaysOn sampler,
  *   BatchSpanProcessor, AsyncLocalStorage context manager) with an exporter that discards the
  *   batches: everything an application pays except serialising and sending spans;
- * - `SDK, not sampled` — the same with an AlwaysOff sampler (context still propagates).
+ * - `SDK, not sampled` — the same with an AlwaysOff sampler (context still propagates);
+ * - on RabbitMQ and NATS, the raw client (amqplib confirm channel, JetStream) with the same SDK:
+ *   `raw, SDK registered` (no spans) and `raw, SDK, spans by hand` — a PRODUCER span per publish
+ *   with the trace context injected through the global propagator, a CONSUMER span per message
+ *   extracted from the headers with the handler run inside it, the same attributes: what a user
+ *   instrumenting the client by hand pays, the SDK's floor for brokerkit's tracing.
+ *
+ * The SDK is set up as NodeTracerProvider.register() does (and `@brokerkit/admin/otel`): the
+ * AsyncLocalStorage context manager and the W3C trace-context + baggage propagators.
  *
  * The SDK is registered only while its subjects run, so the other subjects see none.
  */
 import { connect } from '@brokerkit/core';
 import type { Broker } from '@brokerkit/core';
 import { resetMemoryBroker } from '@brokerkit/memory';
-import { context, trace } from '@opentelemetry/api';
+import { randomUUID } from 'node:crypto';
+import amqp from 'amqplib';
+import type { ConsumeMessage } from 'amqplib';
+import { connect as natsConnect, headers as natsHeaders } from '@nats-io/transport-node';
+import type { MsgHdrs } from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+} from '@nats-io/jetstream';
+import { ROOT_CONTEXT, SpanKind, context, propagation, trace } from '@opentelemetry/api';
+import type { TextMapGetter, Tracer } from '@opentelemetry/api';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   AlwaysOffSampler,
@@ -35,6 +58,9 @@ const PAYLOAD = { orderId: 'o-123456', amount: 42.5, currency: 'EUR', items: 3, 
 const BASELINE = 'brokerkit, tracing: false';
 /** The application's SDK registered, brokerkit's tracing off: what the middleware itself adds to. */
 const SDK_BASELINE = 'brokerkit, tracing: false, SDK registered';
+/** The raw client with the SDK registered and no spans: the reference of the hand-made spans. */
+const RAW_SDK_BASELINE = 'raw client, SDK registered';
+const RAW_TRACED = 'raw client, SDK, spans by hand (sampled)';
 
 interface Target {
   readonly suite: string;
@@ -42,6 +68,8 @@ interface Target {
   readonly count: number;
   readonly requires?: Scenario['requires'];
   readonly cleanup?: (url: string) => void;
+  /** The raw client doing the same work (RabbitMQ, NATS). */
+  readonly raw?: (count: number, tracer: Tracer | undefined) => Promise<Timed>;
 }
 
 let serial = 0;
@@ -57,12 +85,14 @@ const TARGETS: readonly Target[] = [
     url: () => process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
     count: 20_000,
     requires: [{ name: 'rabbitmq', host: '127.0.0.1', port: 5672 }],
+    raw: (count, tracer) => rawRabbitmq(count, tracer),
   },
   {
     suite: 'nats',
     url: () => process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
     count: 20_000,
     requires: [{ name: 'nats-server', host: '127.0.0.1', port: 4222 }],
+    raw: (count, tracer) => rawNats(count, tracer),
   },
 ];
 
@@ -101,14 +131,243 @@ function sdk(sampled: boolean): Sdk {
       // An application's own instrumentation (HTTP, …) has entered a context long before: from then
       // on Node's AsyncLocalStorage hooks cost every promise something, traced by brokerkit or not.
       context.with(context.active(), () => {});
+      propagation.setGlobalPropagator(
+        new CompositePropagator({
+          propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
+        }),
+      );
       trace.setGlobalTracerProvider(provider);
     },
     async uninstall() {
       await provider.forceFlush();
       trace.disable();
+      propagation.disable();
       context.disable();
     },
   };
+}
+
+// -- the raw clients with spans by hand ------------------------------------------------------
+
+const RAW_BODY = Buffer.from(JSON.stringify(PAYLOAD));
+
+/** A PRODUCER span around `publish` with the context injected into `headers`, as by hand. */
+function tracedPublish(
+  tracer: Tracer | undefined,
+  system: string,
+  destination: string,
+  headers: Record<string, string>,
+  messageId: string,
+  publish: () => Promise<unknown>,
+): Promise<unknown> {
+  if (tracer === undefined) return publish();
+  const parent = context.active();
+  const span = tracer.startSpan(
+    `${destination} publish`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        'messaging.system': system,
+        'messaging.operation.type': 'publish',
+        'messaging.operation.name': 'publish',
+        'messaging.destination.name': destination,
+        'messaging.message.id': messageId,
+        'messaging.message.body.size': RAW_BODY.byteLength,
+      },
+    },
+    parent,
+  );
+  propagation.inject(trace.setSpan(parent, span), headers);
+  return publish().then(
+    () => span.end(),
+    (error: unknown) => {
+      span.end();
+      throw error;
+    },
+  );
+}
+
+/** A CONSUMER span, child of the producer's context in the headers, with `handle` run inside. */
+function tracedHandle<C>(
+  tracer: Tracer | undefined,
+  system: string,
+  destination: string,
+  group: string,
+  carrier: C,
+  getter: TextMapGetter<C>,
+  handle: () => void,
+): void {
+  if (tracer === undefined) return handle();
+  const parent = propagation.extract(ROOT_CONTEXT, carrier, getter);
+  const span = tracer.startSpan(
+    `${destination} process`,
+    {
+      kind: SpanKind.CONSUMER,
+      attributes: {
+        'messaging.system': system,
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+        'messaging.destination.name': destination,
+        'messaging.consumer.group.name': group,
+        'messaging.message.body.size': RAW_BODY.byteLength,
+      },
+    },
+    parent,
+  );
+  context.with(trace.setSpan(parent, span), handle);
+  span.end();
+}
+
+const amqpHeaderGetter: TextMapGetter<Record<string, unknown> | undefined> = {
+  keys: (carrier) => Object.keys(carrier ?? {}),
+  get: (carrier, key) => {
+    const value = carrier?.[key];
+    return typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString() : undefined;
+  },
+};
+
+const natsHeaderGetter: TextMapGetter<MsgHdrs | undefined> = {
+  keys: (carrier) => (carrier ? carrier.keys() : []),
+  get: (carrier, key) => (carrier?.has(key) ? carrier.get(key) : undefined),
+};
+
+/** Throughput and this process's CPU per message of `count` pipelined publishes, all handled. */
+interface Timed {
+  readonly perSecond: number;
+  readonly cpuUs: number;
+}
+
+async function timedRun(
+  count: number,
+  publishOne: () => Promise<unknown>,
+  handled: () => number,
+): Promise<Timed> {
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  await pipelined(count, WINDOW, publishOne);
+  await until(handled, count);
+  const used = process.cpuUsage(cpu);
+  return {
+    perSecond: count / ((performance.now() - start) / 1000),
+    cpuUs: (used.user + used.system) / count,
+  };
+}
+
+/** amqplib: confirmed persistent publishes to a durable queue, consumed with prefetch 100. */
+async function rawRabbitmq(count: number, tracer: Tracer | undefined): Promise<Timed> {
+  const model = await amqp.connect(process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672', {
+    noDelay: true,
+  });
+  try {
+    const pub = await model.createConfirmChannel();
+    const sub = await model.createChannel();
+    const queue = `bench-tracing-raw-${randomUUID().slice(0, 8)}`;
+    await pub.assertQueue(queue, { durable: true });
+    await sub.prefetch(CONCURRENCY);
+    let handled = 0;
+    await sub.consume(queue, (m: ConsumeMessage | null) => {
+      if (!m) return;
+      tracedHandle(tracer, 'rabbitmq', queue, queue, m.properties.headers, amqpHeaderGetter, () => {
+        JSON.parse(m.content.toString('utf8'));
+        handled++;
+      });
+      sub.ack(m);
+    });
+    const publishOne = () => {
+      const headers: Record<string, string> = {};
+      const messageId = randomUUID();
+      return tracedPublish(tracer, 'rabbitmq', queue, headers, messageId, () => {
+        const body = Buffer.from(JSON.stringify(PAYLOAD));
+        return new Promise<void>((resolve, reject) =>
+          pub.sendToQueue(
+            queue,
+            body,
+            { persistent: true, messageId, contentType: 'application/json', headers },
+            (err: unknown) => (err ? reject(err) : resolve()),
+          ),
+        );
+      });
+    };
+    await pipelined(500, WINDOW, publishOne);
+    await until(() => handled, 500);
+    handled = 0;
+    const timed = await timedRun(count, publishOne, () => handled);
+    await pub.deleteQueue(queue).catch(() => {});
+    return timed;
+  } finally {
+    await model.close().catch(() => {});
+  }
+}
+
+/** JetStream: acknowledged publishes to a file stream, a durable explicit-ack consumer. */
+async function rawNats(count: number, tracer: Tracer | undefined): Promise<Timed> {
+  const nc = await natsConnect({
+    servers: (process.env.NATS_URL ?? 'nats://127.0.0.1:4222').replace('nats://', ''),
+    noAsyncTraces: true,
+  });
+  const jsm = await jetstreamManager(nc);
+  const t = `benchtrraw${randomUUID().slice(0, 8)}`;
+  const stream = `BK_EV_${t}`;
+  try {
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`${t}.>`],
+      retention: RetentionPolicy.Interest,
+      storage: StorageType.File,
+    });
+    await jsm.consumers.add(stream, {
+      durable_name: 'group',
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      max_ack_pending: CONCURRENCY,
+    });
+    const js = jetstream(nc);
+    const consumer = await js.consumers.get(stream, 'group');
+    let handled = 0;
+    const subject = `${t}.x`;
+    const msgs = await consumer.consume({
+      max_messages: 256,
+      callback: (m) => {
+        tracedHandle(tracer, 'nats', subject, 'group', m.headers, natsHeaderGetter, () => {
+          JSON.parse(new TextDecoder().decode(m.data));
+          handled++;
+        });
+        m.ack();
+      },
+    });
+    const publishOne = () => {
+      const carrier: Record<string, string> = {};
+      const messageId = randomUUID();
+      return tracedPublish(tracer, 'nats', subject, carrier, messageId, () => {
+        const h = natsHeaders();
+        for (const key in carrier) h.set(key, carrier[key]!);
+        return js.publish(subject, Buffer.from(JSON.stringify(PAYLOAD)), { headers: h, msgID: messageId });
+      });
+    };
+    await pipelined(500, WINDOW, publishOne);
+    await until(() => handled, 500);
+    handled = 0;
+    const timed = await timedRun(count, publishOne, () => handled);
+    await msgs.close();
+    return timed;
+  } finally {
+    await jsm.streams.delete(stream).catch(() => {});
+    await nc.close();
+  }
+}
+
+/** The raw twin of {@link publishToGroup}: the SDK registered, spans by hand or none. */
+async function rawRun(target: Target, tracer: Sdk, handSpans: boolean): Promise<Run> {
+  tracer.install();
+  const before = tracer.exporter.exported;
+  try {
+    const timed = await target.raw!(target.count, handSpans ? trace.getTracer('by-hand') : undefined);
+    await tracer.uninstall();
+    const notes = `${tracer.exporter.exported - before} spans exported`;
+    return { messages: target.count, perSecond: timed.perSecond, cpuUs: timed.cpuUs, notes };
+  } finally {
+    await tracer.uninstall();
+  }
 }
 
 /** One run: a measurement plus this process's CPU time per message (µs). */
@@ -161,13 +420,19 @@ async function publishToGroup(target: Target, options: { tracing?: boolean }, tr
 function scenariosFor(target: Target): Scenario[] {
   const sampled = sdk(true);
   const unsampled = sdk(false);
-  const subjects: ReadonlyArray<{ name: string; run: () => Promise<Run> }> = [
+  const subjects: Array<{ name: string; run: () => Promise<Run> }> = [
     { name: BASELINE, run: () => publishToGroup(target, { tracing: false }) },
     { name: 'brokerkit, no SDK', run: () => publishToGroup(target, {}) },
     { name: SDK_BASELINE, run: () => publishToGroup(target, { tracing: false }, sampled) },
     { name: 'brokerkit, SDK, sampled', run: () => publishToGroup(target, {}, sampled) },
     { name: 'brokerkit, SDK, not sampled', run: () => publishToGroup(target, {}, unsampled) },
   ];
+  if (target.raw) {
+    subjects.push(
+      { name: RAW_SDK_BASELINE, run: () => rawRun(target, sampled, false) },
+      { name: RAW_TRACED, run: () => rawRun(target, sampled, true) },
+    );
+  }
   const workload = `${target.suite} tracing: publish-confirmed → group handler`;
   let results: Promise<Map<string, Measurement>> | undefined;
   const measureAll = async (): Promise<Map<string, Measurement>> => {
@@ -186,13 +451,14 @@ function scenariosFor(target: Target): Scenario[] {
       const cpu = cpuOf(name);
       const vs = (reference: string, label: string) =>
         `${((cpu / cpuOf(reference) - 1) * 100).toFixed(1)}% CPU, ${((rateOf(name) / rateOf(reference) - 1) * 100).toFixed(1)}% msg/s vs ${label}`;
-      const traced = name !== BASELINE && name !== SDK_BASELINE && name !== 'brokerkit, no SDK';
+      const traced = name.startsWith('brokerkit, SDK');
       const notes = [
         list.find((r) => r.notes)?.notes,
         // CPU per message is the steadier figure on a shared machine (the server's CPU not included).
         `${cpu.toFixed(1)} CPU µs/msg`,
         name === BASELINE ? undefined : vs(BASELINE, 'tracing: false'),
         traced ? vs(SDK_BASELINE, 'tracing: false with the SDK') : undefined,
+        name === RAW_TRACED ? vs(RAW_SDK_BASELINE, 'the raw client with the SDK, no spans') : undefined,
         `median of ${ROUNDS}: ${rates.map((r) => Math.round(r)).join('/')} msg/s`,
         `window ${WINDOW}, concurrency ${CONCURRENCY}`,
       ];
