@@ -9,6 +9,9 @@ const OWN_KEYS: ReadonlySet<string> = new Set([
   'pingIntervalMs',
   'maxPingOut',
   'replicas',
+  'eventRetention',
+  'eventMaxAgeMs',
+  'eventMaxBytes',
   'pubAckTimeoutMs',
   'duplicateWindowMs',
   'maxPendingEphemeral',
@@ -39,6 +42,25 @@ export interface NatsOptions {
    * cluster list the number of URLs, at most 3. Streams that exist already keep theirs.
    */
   replicas?: number;
+  /**
+   * Retention of the event streams (`BK_EV_*`) brokerkit creates: `interest` removes a message
+   * once every group acked it; `limits` keeps it until `eventMaxAgeMs` / `eventMaxBytes`.
+   * Default: `interest` with one replica, `limits` with more — nats-server 2.9 can remove a
+   * message from a replicated interest stream before every group received it (see the README,
+   * _Clusters_). Streams that exist already keep theirs.
+   */
+  eventRetention?: EventRetention;
+  /**
+   * `max_age` of event streams created with `limits` retention: a group that stays behind (or
+   * away) longer than this misses what aged out. Default 604 800 000 (7 days).
+   */
+  eventMaxAgeMs?: number;
+  /**
+   * `max_bytes` of event streams created with `limits` retention (oldest messages are discarded
+   * beyond it, read or not). Default: no limit (`-1`), bounded by `eventMaxAgeMs` and the server's
+   * storage limits.
+   */
+  eventMaxBytes?: number;
   /** Longest wait for one PubAck before the publish is retried (same `Nats-Msg-Id`). Default 5 000 ms. */
   pubAckTimeoutMs?: number;
   /** JetStream de-duplication window of the streams brokerkit creates. Default 120 000 ms. */
@@ -56,8 +78,22 @@ declare module '@brokerkit/core' {
   }
 }
 
+/** How an event stream keeps its messages (JetStream `retention`). */
+export type EventRetention = 'interest' | 'limits';
+
 /** {@link NatsOptions} with defaults applied. */
 export type ResolvedNatsOptions = Readonly<Required<NatsOptions>>;
+
+/** Default `max_age` of event streams with `limits` retention: 7 days. */
+export const DEFAULT_EVENT_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1_000;
+
+/**
+ * Retention of event streams with `replicas` replicas: interest on one node (as before), limits
+ * when replicated, where nats-server 2.9 interest streams may drop what a group has not received.
+ */
+export function defaultEventRetention(replicas: number): EventRetention {
+  return replicas > 1 ? 'limits' : 'interest';
+}
 
 /** The most replicas JetStream allows for a stream. */
 export const MAX_REPLICAS = 5;
@@ -91,12 +127,25 @@ export function resolveNatsOptions(options: NatsOptions | undefined, urlCount = 
       `nats.replicas must be an integer from 1 to ${MAX_REPLICAS}, got ${String(o.replicas)}`,
     );
   }
+  const eventRetention = o.eventRetention ?? defaultEventRetention(replicas);
+  if (eventRetention !== 'interest' && eventRetention !== 'limits') {
+    throw new ValidationError(
+      `nats.eventRetention must be "interest" or "limits", got ${String(o.eventRetention)}`,
+    );
+  }
+  let eventMaxBytes = -1;
+  if (o.eventMaxBytes !== undefined && o.eventMaxBytes !== -1) {
+    eventMaxBytes = positive('eventMaxBytes', o.eventMaxBytes, -1);
+  }
   return {
     ackWaitMs: positive('ackWaitMs', o.ackWaitMs, 30_000),
     heartbeatMs: positive('heartbeatMs', o.heartbeatMs, 2_000),
     pingIntervalMs: positive('pingIntervalMs', o.pingIntervalMs, 5_000),
     maxPingOut: positive('maxPingOut', o.maxPingOut, 2),
     replicas,
+    eventRetention,
+    eventMaxAgeMs: positive('eventMaxAgeMs', o.eventMaxAgeMs, DEFAULT_EVENT_MAX_AGE_MS),
+    eventMaxBytes,
     pubAckTimeoutMs: positive('pubAckTimeoutMs', o.pubAckTimeoutMs, 5_000),
     duplicateWindowMs: positive('duplicateWindowMs', o.duplicateWindowMs, 120_000),
     maxPendingEphemeral: positive('maxPendingEphemeral', o.maxPendingEphemeral, 65_536),

@@ -33,6 +33,16 @@ const MAX_ACK_PENDING = 20_000;
 
 type Retention = (typeof RetentionPolicy)[keyof typeof RetentionPolicy];
 
+/**
+ * Whether an existing event stream is one brokerkit can use: interest retention, or limits
+ * retention with a bound (brokerkit always sets `max_age`; an unbounded limits stream would grow
+ * forever, so it is taken for someone else's).
+ */
+function usableEventStream(config: StreamConfig): boolean {
+  if (config.retention === RetentionPolicy.Interest) return true;
+  return config.retention === RetentionPolicy.Limits && (config.max_age > 0 || config.max_bytes > 0);
+}
+
 /** Where a durable consumer lives. */
 export interface ConsumerRef {
   readonly stream: string;
@@ -53,9 +63,26 @@ export class Topology {
     private readonly options: ResolvedNatsOptions,
   ) {}
 
-  /** The stream of events whose first token is `token`: interest retention. */
+  /**
+   * The stream of events whose first token is `token`: interest retention on one replica,
+   * limits retention (bounded by `eventMaxAgeMs` / `eventMaxBytes`) when replicated, or as
+   * `eventRetention` says. nats-server 2.9.10 can remove a message from a replicated interest
+   * stream that one group acked before another group received it (reproduced with raw nats.js,
+   * see the README): limits retention removes nothing on acks, so no group can miss a message.
+   * An existing event stream is accepted with either retention (it cannot be changed in place;
+   * clients given one URL and clients given the list may share a cluster).
+   */
   ensureEventStream(token: string): Promise<void> {
-    return this.#ensureStream(eventStreamName(token), eventStreamSubjects(token), RetentionPolicy.Interest);
+    const limits = this.options.eventRetention === 'limits';
+    return this.#ensureStream(
+      eventStreamName(token),
+      eventStreamSubjects(token),
+      limits ? RetentionPolicy.Limits : RetentionPolicy.Interest,
+      usableEventStream,
+      limits
+        ? { max_age: nanos(this.options.eventMaxAgeMs), max_bytes: this.options.eventMaxBytes }
+        : {},
+    );
   }
 
   /** The work-queue stream of `queue`. */
@@ -78,10 +105,16 @@ export class Topology {
     if (entry && Date.now() - entry.at >= minAgeMs) this.#streams.delete(stream);
   }
 
-  #ensureStream(name: string, subjects: string[], retention: Retention): Promise<void> {
+  #ensureStream(
+    name: string,
+    subjects: string[],
+    retention: Retention,
+    usable: (existing: StreamConfig) => boolean = (c) => c.retention === retention,
+    extra: Partial<StreamConfig> = {},
+  ): Promise<void> {
     let entry = this.#streams.get(name);
     if (!entry) {
-      const ready = this.#provisionStream(name, subjects, retention);
+      const ready = this.#provisionStream(name, subjects, retention, usable, extra);
       const created = { ready, at: Date.now() };
       entry = created;
       this.#streams.set(name, created);
@@ -92,7 +125,13 @@ export class Topology {
     return entry.ready;
   }
 
-  async #provisionStream(name: string, subjects: string[], retention: Retention): Promise<void> {
+  async #provisionStream(
+    name: string,
+    subjects: string[],
+    retention: Retention,
+    usable: (existing: StreamConfig) => boolean,
+    extra: Partial<StreamConfig>,
+  ): Promise<void> {
     let info: StreamInfo | undefined;
     try {
       info = await this.jsm.streams.info(name);
@@ -107,6 +146,7 @@ export class Topology {
         storage: StorageType.File,
         num_replicas: this.options.replicas,
         duplicate_window: nanos(this.options.duplicateWindowMs),
+        ...extra,
       };
       try {
         await this.jsm.streams.add(config);
@@ -120,7 +160,7 @@ export class Topology {
       }
     }
     const existing = info.config;
-    if (existing.retention !== retention || !sameSubjects(existing.subjects, subjects)) {
+    if (!usable(existing) || !sameSubjects(existing.subjects, subjects)) {
       throw new ConfigurationError(
         `stream ${name} exists with retention "${existing.retention}" and subjects ` +
           `${JSON.stringify(existing.subjects)}; brokerkit needs "${retention}" and ${JSON.stringify(subjects)}`,

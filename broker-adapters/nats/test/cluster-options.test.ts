@@ -1,9 +1,10 @@
 // Cluster options of the NATS adapter, without a server: the replica default for a URL list,
-// `nats.replicas` validation, ping detection settings, and the order nodes are tried in.
+// `nats.replicas` validation, the event stream retention that follows the replicas, ping
+// detection settings, and the order nodes are tried in.
 import t from 'tap';
 import { isBrokerkitError } from '@brokerkit/core';
 import type { Server } from '@nats-io/transport-node';
-import { defaultReplicas, resolveNatsOptions } from '../src/options.js';
+import { DEFAULT_EVENT_MAX_AGE_MS, defaultReplicas, resolveNatsOptions } from '../src/options.js';
 import { leastRecentlyTried } from '../src/connection.js';
 
 t.test('replicas: 1 for one URL, the URL count up to 3 for a list; nats.replicas wins', async (t) => {
@@ -26,6 +27,32 @@ t.test('nats.replicas must be an integer 1..5: BK_VALIDATION', async (t) => {
       isBrokerkitError(error) && error.code === 'BK_VALIDATION' && /1 to 5/.test(error.message),
       `replicas ${String(bad)}: ${String(error)}`,
     );
+  }
+});
+
+t.test('event streams: interest on one replica, limits (7 days, no byte cap) when replicated', async (t) => {
+  const pick = (o: ReturnType<typeof resolveNatsOptions>) => [o.eventRetention, o.eventMaxAgeMs, o.eventMaxBytes];
+  t.same(pick(resolveNatsOptions(undefined)), ['interest', DEFAULT_EVENT_MAX_AGE_MS, -1], 'one URL');
+  t.same(pick(resolveNatsOptions(undefined, 3)), ['limits', DEFAULT_EVENT_MAX_AGE_MS, -1], 'a list');
+  t.equal(DEFAULT_EVENT_MAX_AGE_MS, 604_800_000);
+  t.equal(resolveNatsOptions({ replicas: 1 }, 3).eventRetention, 'interest', 'replicas: 1 on a list');
+  t.equal(resolveNatsOptions({ replicas: 3 }, 1).eventRetention, 'limits', 'replicas: 3 on one URL');
+  t.equal(resolveNatsOptions({ eventRetention: 'interest' }, 3).eventRetention, 'interest', 'the option wins');
+  t.equal(resolveNatsOptions({ eventRetention: 'limits' }, 1).eventRetention, 'limits');
+  t.same(
+    pick(resolveNatsOptions({ eventMaxAgeMs: 3_600_000, eventMaxBytes: 1 << 30 }, 3)),
+    ['limits', 3_600_000, 1 << 30],
+  );
+  t.equal(resolveNatsOptions({ eventMaxBytes: -1 }, 3).eventMaxBytes, -1, '-1: no limit');
+  for (const bad of [
+    { eventRetention: 'workqueue' },
+    { eventRetention: 1 },
+    { eventMaxAgeMs: 0 },
+    { eventMaxAgeMs: 1.5 },
+    { eventMaxBytes: 0 },
+    { eventMaxBytes: -2 },
+  ]) {
+    t.throws(() => resolveNatsOptions(bad as never, 3), { code: 'BK_VALIDATION' }, JSON.stringify(bad));
   }
 });
 
