@@ -10,6 +10,7 @@
 import type { Msg, MsgHdrs } from '@nats-io/transport-node';
 import type { JsMsg } from '@nats-io/jetstream';
 import { ValidationError } from '@brokerkit/core';
+import { idCarriesTime, messageIdTime } from '@brokerkit/core/adapter';
 import type { Headers, OutgoingMessage } from '@brokerkit/core';
 import { encodedHeaders, rawData, rawHeaderLength } from './nats-internals.js';
 
@@ -20,7 +21,10 @@ export const WIRE = Object.freeze({
   /** The message id when the de-duplication key differs from it (dead letters, replays). */
   id: 'x-brokerkit-id',
   contentType: 'Content-Type',
-  /** Publish time, milliseconds since the epoch. */
+  /**
+   * Publish time, milliseconds since the epoch; left out when the id is a UUID v7 of that very
+   * millisecond (brokerkit's own ids): readers take the time from the id then.
+   */
   timestamp: 'x-brokerkit-timestamp',
   /** `send` with `delayMs`: not to be handled before this time (ms since the epoch). */
   notBefore: 'x-brokerkit-not-before',
@@ -46,14 +50,15 @@ function block(text: string): MsgHdrs {
   return encodedHeaders(Buffer.from(`${text}\r\n`));
 }
 
-/** Headers of an outgoing message: the user's, `extra`, then id, content type and timestamp. */
+/** Headers of an outgoing message: the user's, `extra`, then id, content type and (unless the id carries it) the time. */
 export function outgoingHeaders(message: OutgoingMessage, extra?: Headers): MsgHdrs {
   let text = `${STATUS_LINE}\r\n`;
   const user = message.headers;
   for (const key in user) text += line(key, user[key]!);
   if (extra) for (const key in extra) text += line(key, extra[key]!);
   text += `${WIRE.msgId}: ${message.id}\r\n${WIRE.contentType}: ${message.contentType}\r\n`;
-  text += `${WIRE.timestamp}: ${message.timestamp.getTime()}\r\n`;
+  const ms = message.timestamp.getTime();
+  if (!idCarriesTime(message.id, ms)) text += `${WIRE.timestamp}: ${ms}\r\n`;
   return block(text);
 }
 
@@ -122,7 +127,13 @@ export function parseHeaderText(text: string): ReceivedHeaders {
     }
     start = end + 2;
   }
-  return { headers, id: id ?? msgId, contentType, timestamp };
+  const messageId = id ?? msgId;
+  if (timestamp === undefined) {
+    // No time header: brokerkit's own ids (and any UUID v7) carry their creation time.
+    const ms = messageIdTime(messageId);
+    if (ms !== undefined) timestamp = new Date(ms);
+  }
+  return { headers, id: messageId, contentType, timestamp };
 }
 
 /** Parse a raw header block. */

@@ -2,6 +2,7 @@
 import t from 'tap';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Headers, OutgoingMessage } from '@brokerkit/core';
+import { messageIdTime, newMessageId } from '@brokerkit/core/adapter';
 import type { Msg, MsgHdrs } from '@nats-io/transport-node';
 import {
   WIRE,
@@ -39,6 +40,25 @@ t.test('outgoing headers round-trip through the parser', async (t) => {
   t.equal(parsed.id, 'id-1', 'id from Nats-Msg-Id');
   t.equal(parsed.contentType, 'application/json');
   t.equal(parsed.timestamp?.getTime(), 1_700_000_000_123);
+});
+
+t.test('an own id carries the publish time: no time header, the time read back from the id', async (t) => {
+  const id = newMessageId();
+  const ms = messageIdTime(id)!;
+  const own: OutgoingMessage = { ...message, id, headers: {}, timestamp: new Date(ms) };
+  const bytes = encoded(outgoingHeaders(own));
+  const text = Buffer.from(bytes).toString('utf8');
+  t.equal(text, `NATS/1.0\r\nNats-Msg-Id: ${id}\r\nContent-Type: application/json\r\n\r\n`, 'two headers');
+  const parsed = parseHeaderBlock(bytes);
+  t.equal(parsed.id, id);
+  t.equal(parsed.timestamp?.getTime(), ms, 'timestamp from the id');
+  t.same(parsed.headers, {});
+  // A user id, or an own id with another time: the explicit header, which wins on reading.
+  const other: OutgoingMessage = { ...own, timestamp: new Date(ms + 5) };
+  t.equal(parseHeaderBlock(encoded(outgoingHeaders(other))).timestamp?.getTime(), ms + 5);
+  t.match(Buffer.from(encoded(outgoingHeaders(message))).toString('utf8'), /x-brokerkit-timestamp: 1700000000123/);
+  // A foreign publisher: no id, no time; or a foreign non-v7 id.
+  t.equal(parseHeaderBlock(Buffer.from('NATS/1.0\r\nNats-Msg-Id: abc\r\n\r\n')).timestamp, undefined);
 });
 
 t.test('nats.js parses what the adapter writes identically', async (t) => {
