@@ -33,7 +33,8 @@ export interface ProbesOptions {
  * Fastify plugin with the three probes; no auth (orchestrators and Prometheus call them):
  * - `GET /healthz`: 200 `{"status":"ok"}` while the process answers at all;
  * - `GET /readyz`: 200 `{"status":"ready","broker":"<adapter>"}` once `broker.status` is
- *   `ready`, else 503 `application/problem+json` with code `BK_UNAVAILABLE`;
+ *   `ready` (`"status":"blocked"` during a RabbitMQ alarm, still 200), else 503
+ *   `application/problem+json` with code `BK_UNAVAILABLE`;
  * - `GET /metrics`: the registry in the Prometheus text format, with the registry's content type.
  */
 export const probes: FastifyPluginAsyncTypebox<ProbesOptions> = async (app, options) => {
@@ -64,7 +65,8 @@ export const probes: FastifyPluginAsyncTypebox<ProbesOptions> = async (app, opti
       const reason = notReady?.();
       if (reason !== undefined) return sendProblem(reply, problem('BK_UNAVAILABLE', reason));
       const status = broker.status;
-      if (status === 'ready') return { status, broker: broker.adapter };
+      // Blocked (a RabbitMQ alarm) is ready: consuming goes on, publishes wait bounded by timeoutMs.
+      if (status === 'ready' || status === 'blocked') return { status, broker: broker.adapter };
       return sendProblem(reply, problem('BK_UNAVAILABLE', `the ${broker.adapter} broker is ${status}`));
     },
   );

@@ -161,7 +161,9 @@ class ManagedBroker extends EventEmitter implements Broker {
     this.#status = status;
     this.emit('status', status);
     if (status === 'reconnecting') this.emit('disconnected', error);
-    else if (status === 'ready' && previous === 'reconnecting') this.emit('reconnected');
+    // Back on a node that blocks publishing is still a reconnection; `blocked` → `ready` is not.
+    else if ((status === 'ready' || status === 'blocked') && previous === 'reconnecting')
+      this.emit('reconnected');
   }
 
   /**

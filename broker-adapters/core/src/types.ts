@@ -6,8 +6,19 @@
  * @packageDocumentation
  */
 
-/** Lifecycle of a broker connection as reported by {@link Broker.status}. */
-export type BrokerStatus = 'connecting' | 'ready' | 'reconnecting' | 'closed';
+/**
+ * Lifecycle of a broker connection as reported by {@link Broker.status}:
+ * - `connecting`: before `connect` resolved;
+ * - `ready`: connected, every subscription live;
+ * - `blocked`: connected and consuming, but the broker refuses publishes for now (a RabbitMQ
+ *   memory or disk alarm, `connection.blocked`). Publishes wait, bounded by their `timeoutMs`,
+ *   then reject with `BK_UNAVAILABLE`; back to `ready` when the alarm clears (not a reconnect).
+ *   Only the RabbitMQ adapter reports it;
+ * - `reconnecting`: the connection was lost; publishes wait (bounded) and subscriptions are
+ *   restored when it is back;
+ * - `closed`: after `close()`.
+ */
+export type BrokerStatus = 'connecting' | 'ready' | 'blocked' | 'reconnecting' | 'closed';
 
 /** Message headers. Keys are case-sensitive; values are strings on every broker. */
 export type Headers = Record<string, string>;

@@ -138,8 +138,10 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
       const up = instruments.connectionUp.labels({ broker: brokerLabel });
       const reconnects = instruments.reconnects.labels({ broker: brokerLabel });
       reconnects.inc(0); // export the series from the start, so rate() sees the first reconnect
-      up.set(broker.status === 'ready' ? 1 : 0);
-      broker.on('status', (status) => up.set(status === 'ready' ? 1 : 0));
+      // `blocked` (a RabbitMQ alarm) is still a live connection: consumers run, publishes wait.
+      const isUp = (status: string): number => (status === 'ready' || status === 'blocked' ? 1 : 0);
+      up.set(isUp(broker.status));
+      broker.on('status', (status) => up.set(isUp(status)));
       broker.on('reconnected', () => reconnects.inc());
       const inspectorErrors = instruments.inspectorErrors.labels({ broker: brokerLabel });
       inspectorErrors.inc(0);

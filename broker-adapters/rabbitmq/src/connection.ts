@@ -3,7 +3,8 @@
  * connect with `noDelay`, detect loss, fail over to the other nodes with backoff and jitter, and
  * let the parts of the transport (publisher, topology, consumers) restore themselves in order
  * before the status goes back to `ready`. Also relays RabbitMQ's resource alarms
- * (`connection.blocked` / `connection.unblocked`) to the participants.
+ * (`connection.blocked` / `connection.unblocked`) to the participants and, on the publishing
+ * connection, reports them as status `blocked` / `ready`.
  *
  * Node order: the URL list rotated from a start chosen at random per transport, so a fleet of
  * clients spreads over the nodes (and so do the quorum queue leaders they declare, which RabbitMQ
@@ -36,7 +37,11 @@ export interface SupervisorSettings {
   readonly connectionName?: string;
   /** Index into the URL list of the first node to try. Default: random. */
   readonly startAt?: number;
-  /** Report a `connection.blocked` through `hooks.error` (the publishing connection does). */
+  /**
+   * Report a `connection.blocked` as status `blocked` (and an error event), `connection.unblocked`
+   * as `ready` again: the publishing connection does; the consuming one never publishes, so an
+   * alarm does not stop it.
+   */
   readonly reportBlocked?: boolean;
 }
 
@@ -172,7 +177,7 @@ export class ConnectionSupervisor {
     // Lost again while restoring: the reconnection loop already runs and reports `ready` itself.
     if (this.#model !== model) return;
     this.#ready = true;
-    this.hooks.status('ready');
+    this.#reportUp();
   }
 
   /** Resolves with the live connection, waiting out an outage for at most `timeoutMs`. */
@@ -280,14 +285,28 @@ export class ConnectionSupervisor {
     }
   }
 
+  /** Connected and restored: `ready`, or `blocked` when an alarm came in meanwhile. */
+  #reportUp(): void {
+    if (this.#reportBlocked && this.#blocked !== undefined)
+      this.hooks.status('blocked', this.#blockedError());
+    else this.hooks.status('ready');
+  }
+
+  #blockedError(): BrokerUnavailableError {
+    return new BrokerUnavailableError(
+      `RabbitMQ node ${this.#names[this.#node]} blocked publishing: ${this.#blocked ?? 'resource alarm'}`,
+    );
+  }
+
   #onBlocked(model: ChannelModel, reason: string): void {
     if (this.#model !== model || this.#closed) return;
     const why = reason || 'resource alarm';
     this.#blocked = why;
     if (this.#reportBlocked) {
-      this.hooks.error(
-        new BrokerUnavailableError(`RabbitMQ node ${this.#names[this.#node]} blocked publishing: ${why}`),
-      );
+      const error = this.#blockedError();
+      this.hooks.error(error);
+      // While restoring, the status waits for the end of the restore (#reportUp).
+      if (this.#ready) this.hooks.status('blocked', error);
     }
     for (const participant of [...this.#participants]) participant.blocked?.(why);
   }
@@ -295,6 +314,7 @@ export class ConnectionSupervisor {
   #onUnblocked(model: ChannelModel): void {
     if (this.#model !== model || this.#blocked === undefined) return;
     this.#blocked = undefined;
+    if (this.#reportBlocked && this.#ready && !this.#closed) this.hooks.status('ready');
     for (const participant of [...this.#participants]) participant.unblocked?.();
   }
 
@@ -342,7 +362,7 @@ export class ConnectionSupervisor {
         }
         if (this.#model !== model) continue; // lost again while restoring
         this.#ready = true;
-        this.hooks.status('ready');
+        this.#reportUp();
         for (const w of this.#waiters.splice(0)) w.resolve(model);
         return;
       }

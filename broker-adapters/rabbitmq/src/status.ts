@@ -2,11 +2,18 @@
  * The broker's status from the transport's two connections (publishing, and consuming plus
  * declarations): `ready` only when both are, `reconnecting` while either is, so one outage of the
  * node they share is one `disconnected` / `reconnected` pair (and one counted reconnect).
+ * `blocked` (only the publishing connection reports it) shows while both are connected.
  */
 import type { BrokerStatus, TransportHooks } from '@brokerkit/core';
 
 /** The more serious of two statuses wins. */
-const RANK: Record<BrokerStatus, number> = { ready: 0, connecting: 1, reconnecting: 2, closed: 3 };
+const RANK: Record<BrokerStatus, number> = {
+  ready: 0,
+  blocked: 1,
+  connecting: 2,
+  reconnecting: 3,
+  closed: 4,
+};
 
 /** Combines the statuses of several connections into the one core reports. */
 export class CombinedStatus {

@@ -1,7 +1,8 @@
 // A RabbitMQ memory alarm (`set_vm_memory_high_watermark 0.0000001` on one node: alarms block
-// publishers cluster-wide) while a broker publishes: an `error` event names the blocked node,
-// publishes wait and reject BK_UNAVAILABLE at their deadline, consumers keep draining meanwhile
-// (they have their own connection), and publishing resumes when the alarm clears. 0 confirmed
+// publishers cluster-wide) while a broker publishes: the status goes `blocked` (a `status` event,
+// and an `error` event naming the blocked node), publishes wait and reject BK_UNAVAILABLE at their
+// deadline, consumers keep draining meanwhile (they have their own connection), and when the alarm
+// clears the status is `ready` again without a reconnection and publishing resumes. 0 confirmed
 // lost. Serial: the alarm blocks every publisher of the shared test cluster.
 import t from 'tap';
 import { isBrokerkitError } from '@brokerkit/core';
@@ -12,6 +13,10 @@ const info = await requireCluster(t, 'rabbitmq');
 if (info) {
   t.test('memory alarm mid-stream: publishes wait (bounded), consumers drain, resume, 0 lost', async (tt) => {
     const load = await Load.open({ info, failEvery: 0, timeoutMs: 30_000 });
+    let reconnected = 0;
+    let disconnected = 0;
+    load.broker.on('reconnected', () => reconnected++);
+    load.broker.on('disconnected', () => disconnected++);
     let alarmOn: number | undefined;
     const clear = async () => {
       if (alarmOn !== undefined) await rabbitmqctl(alarmOn, ['set_vm_memory_high_watermark', '0.4']);
@@ -41,6 +46,11 @@ if (info) {
         'names the node',
       );
       tt.notMatch(blocked.message, /guest/, 'without credentials');
+      await waitFor(() => load.broker.status === 'blocked', {
+        timeoutMs: 5_000,
+        message: () => `status ${load.broker.status}, events ${JSON.stringify(load.statuses)}`,
+      });
+      tt.same(load.statuses, ['blocked'], 'a status event reported the block');
       const confirmedAtBlock = load.confirmed.size;
 
       // Bounded waits, typed failures: confirmed and fire-and-forget alike.
@@ -69,11 +79,16 @@ if (info) {
       });
       tt.pass('every message confirmed before the alarm was delivered during it');
       tt.ok(load.confirmed.size <= confirmedAtBlock + 15, 'nothing new was confirmed while blocked');
-      tt.equal(load.broker.status, 'ready', 'status stays ready (core has no "blocked" status yet)');
+      tt.equal(load.broker.status, 'blocked', 'status stays blocked while the alarm lasts');
 
       const clearing = Date.now();
       await clear();
       const clearedAt = Date.now();
+      await waitFor(() => load.broker.status === 'ready', {
+        timeoutMs: 15_000,
+        message: () => `status ${load.broker.status} after the alarm cleared`,
+      });
+      tt.comment(`status ready ${Date.now() - clearedAt} ms after rabbitmqctl returned`);
       load.fault(clearedAt);
       await load.untilConfirmedAfterFault(300);
       const report = load.report();
@@ -89,7 +104,9 @@ if (info) {
       tt.equal(final.confirmed + final.failed, final.attempted, 'every publish settled');
       for (const code of Object.keys(final.failureCodes))
         tt.ok(code === 'BK_UNAVAILABLE' || code === 'BK_TIMEOUT', `failure typed: ${code}`);
-      tt.same(final.statuses, [], 'no reconnection');
+      tt.same(final.statuses, ['blocked', 'ready'], 'status sequence: blocked, then ready');
+      tt.equal(reconnected, 0, 'blocked → ready is no reconnection');
+      tt.equal(disconnected, 0, 'and there was no disconnection');
     } finally {
       await clear().catch(() => {});
       await load.stop();
