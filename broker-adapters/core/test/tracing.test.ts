@@ -438,3 +438,26 @@ t.test('the W3C fallback: inject and extract round-trip, malformed headers are i
     'a later version with more fields is read',
   );
 });
+
+t.test('span names and destinations stay right past the per-destination template cache', async (t) => {
+  // Publish templates are cached per destination (1 024 of them) and rebuilt after the cache
+  // empties: every span must still name its own destination, send and publish apart.
+  const broker = await memoryBroker(t);
+  const root = await inRootSpan(async () => {
+    for (let i = 0; i < 1100; i++) await broker.publish(`many.t${i}`, i);
+    await broker.send('many-queue', 1);
+    await broker.publish('many.t0', 0);
+  });
+  const producers = spans(root.traceId, SpanKind.PRODUCER);
+  t.equal(producers.length, 1102);
+  const wrong = producers.filter(
+    (s) => s.name !== `${String(s.attributes['messaging.destination.name'])} publish`,
+  );
+  t.same(wrong, [], 'each span named after its destination');
+  const send = only(
+    producers.filter((s) => s.attributes['messaging.operation.name'] === 'send'),
+    'send span',
+  );
+  t.equal(send.name, 'many-queue publish');
+  t.equal(producers.filter((s) => s.name === 'many.t0 publish').length, 2, 'a rebuilt template is the same');
+});
