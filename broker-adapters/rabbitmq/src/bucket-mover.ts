@@ -16,11 +16,17 @@
  * duplicates, never loses. Unacknowledged messages never expire, so the broker's TTL +
  * dead-lettering only moves what no mover holds (no process running, more than the prefetch
  * waiting): it stays as the fallback.
+ *
+ * Consuming a bucket is kept up while the connection is: a consumer the broker cancels (a quorum
+ * leader change) or a consume that fails (the bucket's leader not elected yet) is tried again
+ * with backoff (100 ms → 5 s). Only a bucket that is really gone (404) is forgotten, here and by
+ * the declaration cache ({@link BucketMover.onGone}), so the next retry declares it again.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { reconnectDelay } from '@brokerkit/core/adapter';
 import type { TransportHooks } from '@brokerkit/core';
 import type { ConnectionParticipant, ConnectionSupervisor } from './connection.js';
-import { mapAmqpError } from './errors.js';
+import { isNotFound, mapAmqpError } from './errors.js';
 import { copyProperties, stringHeaders } from './message.js';
 import type { Publisher } from './publisher.js';
 
@@ -30,11 +36,20 @@ export const DUE_HEADER = 'x-brokerkit-due';
 const PREFETCH = 1_000;
 /** Pause before trying a move again after its publish failed. */
 const RETRY_MS = 1_000;
+/** Backoff of consuming a bucket again after a cancel or a failed consume. */
+const RECONSUME = { initialMs: 100, maxMs: 5_000 };
 
 interface Bucket {
   readonly origin: string;
   readonly ttlMs: number;
   consumerTag?: string;
+  /** The consume under way, if any: no second one meanwhile. */
+  starting?: object;
+  /** Failed consumes (and broker cancels) in a row: the backoff step. */
+  failures: number;
+  /** Set when the broker cancelled the consumer: check that the bucket exists before consuming. */
+  check?: boolean;
+  timer?: NodeJS.Timeout;
 }
 
 /** Consumes quorum retry buckets and moves due messages to their origin. */
@@ -45,6 +60,10 @@ export class BucketMover implements ConnectionParticipant {
   #channel: Channel | undefined;
   #opening: Promise<Channel | undefined> | undefined;
   #closed = false;
+  /** Closes of the mover's channel while the connection lived, in a row: its reopen backoff. */
+  #channelFailures = 0;
+  /** Told about a bucket found deleted (404), so its declaration is forgotten too (Topology.forget). */
+  onGone: ((bucket: string) => void) | undefined;
 
   constructor(
     private readonly supervisor: ConnectionSupervisor,
@@ -56,9 +75,10 @@ export class BucketMover implements ConnectionParticipant {
   /** Start moving `bucket` (TTL `ttlMs`) back to `origin`; idempotent. */
   add(bucket: string, origin: string, ttlMs: number): void {
     if (this.#closed || this.#buckets.has(bucket)) return;
-    const entry: Bucket = { origin, ttlMs };
+    const entry: Bucket = { origin, ttlMs, failures: 0 };
     this.#buckets.set(bucket, entry);
-    const model = this.supervisor.model;
+    // `current`, not `model`: a bucket declared while the connection is being restored counts too.
+    const model = this.supervisor.current;
     if (model) void this.#consume(model, bucket, entry);
   }
 
@@ -67,20 +87,34 @@ export class BucketMover implements ConnectionParticipant {
     const entry = this.#buckets.get(bucket);
     if (!entry) return;
     this.#buckets.delete(bucket);
+    if (entry.timer) clearTimeout(entry.timer);
     const channel = this.#channel;
     if (channel && entry.consumerTag) channel.cancel(entry.consumerTag).catch(() => {});
   }
 
   async connected(model: ChannelModel): Promise<void> {
     if (this.#closed) return;
-    for (const [name, entry] of this.#buckets) await this.#consume(model, name, entry);
+    // Not awaited one by one: a bucket whose leader is not elected yet must not hold up the
+    // others, nor the consumers restored after the mover.
+    const consuming: Array<Promise<void>> = [];
+    for (const [name, entry] of this.#buckets) {
+      // A bucket that failed just before waits out its backoff (no hot loop through channel errors).
+      if (entry.failures > 0) this.#later(model, name, entry);
+      else consuming.push(this.#consume(model, name, entry));
+    }
+    await Promise.all(consuming);
   }
 
   lost(): void {
     // Held messages go back to their buckets with the channel; the next connection takes them again.
     this.#channel = undefined;
     this.#opening = undefined;
-    for (const entry of this.#buckets.values()) entry.consumerTag = undefined;
+    for (const entry of this.#buckets.values()) {
+      entry.consumerTag = undefined;
+      entry.starting = undefined;
+      if (entry.timer) clearTimeout(entry.timer);
+      entry.timer = undefined;
+    }
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
   }
@@ -113,10 +147,16 @@ export class BucketMover implements ConnectionParticipant {
       channel.on('close', () => {
         if (this.#channel !== channel) return;
         this.lost();
-        // A channel error with the connection alive (a bucket deleted under us): start again.
-        setImmediate(() => {
-          if (this.supervisor.current === model && !this.#closed) void this.connected(model);
-        });
+        // A channel error with the connection alive (a failed consume): start again, with backoff.
+        if (this.supervisor.current !== model || this.#closed) return;
+        const timer = setTimeout(
+          () => {
+            this.#timers.delete(timer);
+            if (this.supervisor.current === model && !this.#closed) void this.connected(model);
+          },
+          reconnectDelay(++this.#channelFailures, RECONSUME),
+        );
+        this.#timers.add(timer);
       });
       this.#channel = channel;
       return channel;
@@ -125,24 +165,82 @@ export class BucketMover implements ConnectionParticipant {
   }
 
   async #consume(model: ChannelModel, name: string, entry: Bucket): Promise<void> {
+    if (entry.starting || entry.consumerTag) return;
+    const attempt = {};
+    entry.starting = attempt;
+    let channel: Channel | undefined;
     try {
-      const channel = await this.#channelOn(model);
-      if (!channel || entry.consumerTag || this.#buckets.get(name) !== entry) return;
-      const ok = await channel.consume(name, (m) => this.#onMessage(channel, name, entry, m), {
+      if (entry.check) {
+        // After a broker cancel: a consume of a deleted queue would close the channel every bucket
+        // shares, so look first, on a throwaway channel (a 404 closes only that one).
+        await this.supervisor.withChannel(this.publishTimeoutMs, (c) => c.checkQueue(name));
+        entry.check = false;
+      }
+      channel = await this.#channelOn(model);
+      if (!channel || this.#buckets.get(name) !== entry) return;
+      const ok = await channel.consume(name, (m) => this.#onMessage(channel!, model, name, entry, m), {
         noAck: false,
       });
+      if (channel !== this.#channel || this.#buckets.get(name) !== entry) return;
       entry.consumerTag = ok.consumerTag;
+      entry.failures = 0;
+      this.#channelFailures = 0;
     } catch (error) {
-      // The broker's TTL still moves the bucket's messages; report and carry on.
-      if (this.supervisor.current === model && !this.#closed)
-        this.hooks.error(mapAmqpError(error, `consuming retry queue "${name}"`));
+      if (this.supervisor.current !== model || this.#closed || this.#buckets.get(name) !== entry) return;
+      if (isNotFound(error)) {
+        // Really gone (deleted): forget it everywhere; the next retry to it declares and adds it again.
+        this.#forget(name, entry);
+        return;
+      }
+      entry.failures++;
+      // The broker's TTL still moves the bucket's messages meanwhile; report each failure once.
+      this.hooks.error(
+        mapAmqpError(error, `consuming retry queue "${name}" (attempt ${entry.failures}, trying again)`),
+      );
+      // A failed consume usually closed the mover's channel, whose close handler restarts every
+      // bucket; this one then waits for its own timer.
+      if (channel === undefined || channel === this.#channel) this.#later(model, name, entry);
+    } finally {
+      if (entry.starting === attempt) entry.starting = undefined;
     }
   }
 
-  #onMessage(channel: Channel, name: string, entry: Bucket, message: ConsumeMessage | null): void {
+  /** Consume `name` again after its backoff, if the connection is still `model`. */
+  #later(model: ChannelModel, name: string, entry: Bucket): void {
+    if (entry.timer) return;
+    entry.timer = setTimeout(
+      () => {
+        entry.timer = undefined;
+        if (this.supervisor.current === model && !this.#closed && this.#buckets.get(name) === entry)
+          void this.#consume(model, name, entry);
+      },
+      reconnectDelay(Math.max(1, entry.failures), RECONSUME),
+    );
+  }
+
+  #forget(name: string, entry: Bucket): void {
+    if (this.#buckets.get(name) !== entry) return;
+    this.#buckets.delete(name);
+    if (entry.timer) clearTimeout(entry.timer);
+    this.onGone?.(name);
+  }
+
+  #onMessage(
+    channel: Channel,
+    model: ChannelModel,
+    name: string,
+    entry: Bucket,
+    message: ConsumeMessage | null,
+  ): void {
     if (message === null) {
-      // Cancelled by the broker (the bucket was deleted): the next retry declares and adds it again.
-      this.#buckets.delete(name);
+      // Cancelled by the broker: the bucket was deleted, or (quorum) its leader changed. Consume it
+      // again after a pause; the existence check tells the two apart. Held messages stay held:
+      // their channel lives, so their acks still count.
+      if (channel !== this.#channel || this.#buckets.get(name) !== entry || this.#closed) return;
+      entry.consumerTag = undefined;
+      entry.failures++;
+      entry.check = true;
+      this.#later(model, name, entry);
       return;
     }
     const raw = message.properties.headers as Record<string, unknown> | undefined;

@@ -4,7 +4,7 @@
  * and the dispatcher's outcome carried out on the broker: ack, retry through a delay bucket,
  * dead-letter, or discard. Restores itself after a reconnection.
  */
-import { ClosedError, DeliveryLoop, HEADER } from '@brokerkit/core/adapter';
+import { ClosedError, DeliveryLoop, HEADER, reconnectDelay } from '@brokerkit/core/adapter';
 import type {
   DeliverFn,
   DeliveryOutcome,
@@ -56,6 +56,9 @@ function describeTarget(target: ConsumerTarget): string {
   }
 }
 
+/** Backoff between two attempts to restore a consumer on a live connection. */
+const RESTORE_BACKOFF = { initialMs: 100, maxMs: 5_000 };
+
 /** A consumer that keeps consuming across reconnections until closed. */
 export class QueueConsumer implements ConnectionParticipant, TransportSubscription {
   #channel: Channel | undefined;
@@ -66,6 +69,9 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
   /** Deliveries of this consumer, each with the channel it came on (acks go to that channel only). */
   readonly #loop: DeliveryLoop<ConsumeMessage, Channel>;
   readonly #label: string;
+  /** Failed restores in a row on the current connection (the backoff step). */
+  #restoreFailures = 0;
+  #restoreTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ctx: ConsumerContext,
@@ -92,18 +98,41 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
     this.ctx.supervisor.join(this);
   }
 
+  /**
+   * Restore on a (new) connection. A failure (the queue's leader not elected yet, a channel error,
+   * a conflicting declaration) is reported and tried again with backoff (100 ms → 5 s) for as long
+   * as this connection lives and the consumer is open; a new connection starts over.
+   */
   async connected(model: ChannelModel): Promise<void> {
-    if (this.#closing) return;
+    this.#cancelRestore();
+    this.#restoreFailures = 0;
+    await this.#restore(model);
+  }
+
+  async #restore(model: ChannelModel): Promise<void> {
+    if (this.#closing || this.#channel !== undefined) return;
     try {
       await this.#consumeOn(model);
+      this.#restoreFailures = 0;
     } catch (error) {
       // A connection lost again while restoring is the supervisor's business, not an error to report.
-      if (this.ctx.supervisor.current === model)
-        this.ctx.hooks.error(mapAmqpError(error, `restoring ${this.#label}`));
+      if (this.ctx.supervisor.current !== model || this.#closing) return;
+      const delayMs = reconnectDelay(++this.#restoreFailures, RESTORE_BACKOFF);
+      this.ctx.hooks.error(mapAmqpError(error, `restoring ${this.#label}`));
+      this.#restoreTimer = setTimeout(() => {
+        this.#restoreTimer = undefined;
+        if (this.ctx.supervisor.current === model) void this.#restore(model);
+      }, delayMs);
     }
   }
 
+  #cancelRestore(): void {
+    if (this.#restoreTimer !== undefined) clearTimeout(this.#restoreTimer);
+    this.#restoreTimer = undefined;
+  }
+
   lost(): void {
+    this.#cancelRestore();
     // Unacked messages of the dead channel go back to the queue; handlers still running finish
     // but their acks have nowhere to go (the broker redelivers: at-least-once).
     this.#channel = undefined;
@@ -119,6 +148,7 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
 
   async #close(): Promise<void> {
     this.ctx.supervisor.leave(this);
+    this.#cancelRestore();
     // At once, not after the cancel round trip: a handler finishing meanwhile must not start the
     // next prefetched message. Those go back to the queue when the channel closes.
     this.#loop.stop();
@@ -196,7 +226,7 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
     this.lost();
     setImmediate(() => {
       if (this.#closing || this.#channel !== undefined || this.ctx.supervisor.current !== model) return;
-      this.connected(model).catch(() => {});
+      void this.#restore(model);
     });
   }
 
@@ -208,7 +238,7 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
       const model = this.ctx.supervisor.model;
       this.lost();
       channel.close().catch(() => {});
-      if (model) this.connected(model).catch(() => {});
+      if (model) void this.#restore(model);
       return;
     }
     // Closing: no new handler starts; the message returns to the queue with the channel.

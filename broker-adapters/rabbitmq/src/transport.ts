@@ -77,6 +77,8 @@ class RabbitMqTransport implements Transport {
     // Quorum retry buckets are emptied by the adapter itself, the broker's TTL as a fallback (bucket-mover.ts).
     this.#mover = new BucketMover(this.#supervisor, this.#publisher, options.publishTimeoutMs, hooks);
     if (options.queueType === 'quorum') this.#topology.bucketWatcher = this.#mover;
+    // A bucket the mover found deleted is declared again by the next retry to it.
+    this.#mover.onGone = (bucket) => this.#topology.forget(bucket);
     // Requests publish on the reply channel: it lives on the publishing connection (rpc.ts).
     this.requestReply = new RabbitRequestReply({
       publishing: this.#publishing,

@@ -175,7 +175,18 @@ export interface LoadReport {
   /** The broker's `error` events, by code and message shape (digits elided), with counts. */
   errors: Record<string, number>;
   /** When something was lost: a few of the keys, how many went through a retry, and where messages sit now. */
-  lostDetail?: { sample: string[]; retriedOnes: number; queues: Record<string, number | undefined> };
+  lostDetail?: { sample: string[]; retriedOnes: number; queues: Record<string, QueueCounts> };
+}
+
+/** Where a queue's messages are, per the management API (absent fields: not reported). */
+export interface QueueCounts {
+  messages?: number;
+  ready?: number;
+  unacked?: number;
+  /** Quorum queues: expired messages the dead-letter worker holds (at-least-once), not deliverable. */
+  dlx?: number;
+  consumers?: number;
+  leader?: string;
 }
 
 /** Options of {@link Load.open}. */
@@ -366,11 +377,28 @@ export class Load {
     if (report.lost === 0) return report;
     const lost = this.tally.lost(this.confirmed);
     const failEvery = this.options.failEvery ?? 0;
-    const queues: Record<string, number | undefined> = {};
-    type Row = { name: string; messages?: number };
-    const rows = (await management<Row[]>(this.options.info, '/api/queues/%2F?columns=name,messages')) ?? [];
+    const queues: Record<string, QueueCounts> = {};
+    type Row = {
+      name: string;
+      messages?: number;
+      messages_ready?: number;
+      messages_unacknowledged?: number;
+      messages_dlx?: number;
+      consumers?: number;
+      leader?: string;
+    };
+    const columns = 'name,messages,messages_ready,messages_unacknowledged,messages_dlx,consumers,leader';
+    const rows = (await management<Row[]>(this.options.info, `/api/queues/%2F?columns=${columns}`)) ?? [];
     for (const row of rows)
-      if (row.name.startsWith(this.group) || row.name.startsWith(this.queue)) queues[row.name] = row.messages;
+      if (row.name.startsWith(this.group) || row.name.startsWith(this.queue))
+        queues[row.name] = {
+          messages: row.messages,
+          ready: row.messages_ready,
+          unacked: row.messages_unacknowledged,
+          dlx: row.messages_dlx,
+          consumers: row.consumers,
+          leader: row.leader,
+        };
     return {
       ...report,
       lostDetail: {
