@@ -27,6 +27,11 @@ export interface Scenario {
   subject: string;
   /** The subject ratios are computed against (usually the raw client). */
   baseline?: string;
+  /**
+   * A second subject to compare with, printed next to the first ratio: e.g. the bare raw client
+   * when `baseline` is the raw client carrying the same metadata as brokerkit.
+   */
+  alsoComparedWith?: string;
   /** Suite name used to filter: `npm run bench -- rabbitmq`. */
   suite: string;
   /** TCP services that must be reachable, else the scenario is reported as skipped. */

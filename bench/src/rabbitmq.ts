@@ -1,15 +1,22 @@
 /**
- * RabbitMQ: brokerkit vs the raw amqplib confirm channel (same in-flight window, same payloads and
- * properties), with Rascal (default config) and amqp-connection-manager as peers.
+ * RabbitMQ: brokerkit vs raw amqplib twins (same in-flight window, same payloads), with Rascal
+ * (default config) and amqp-connection-manager as peers. Two raw twins, printed side by side:
+ * - `amqplib (raw, same metadata)` (the baseline): what brokerkit puts on the wire — a topic
+ *   exchange, persistent, message id, AMQP timestamp, content type — so the ratio shows what
+ *   brokerkit itself costs;
+ * - `amqplib (bare)`: default exchange straight to the queue, no properties — what users compare
+ *   with, so the second ratio shows what the metadata and routing cost on top.
  *
- * Workloads: publish-confirmed throughput; end-to-end publish→consume throughput; publish→handler
- * latency at a moderate window; and a slow consumer (prefetch 100) facing a 200 000-message backlog,
- * for peak RSS. Every scenario uses its own queue, deleted afterwards.
+ * Workloads: publish-confirmed throughput; end-to-end publish→consume throughput (1 KiB window
+ * 100, and 256 B window 1000, ack each); publish→handler latency at a moderate window; one-at-a-time
+ * round trips (publish, wait for the handler, next) with and without confirms, prefetch 1, for the
+ * p50 brokerkit adds; and a slow consumer (prefetch 100) facing a 200 000-message backlog, for peak
+ * RSS. Every scenario uses its own queue, deleted afterwards.
  */
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import amqp from 'amqplib';
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import amqpcm from 'amqp-connection-manager';
 import { connect } from '@brokerkit/core';
 import type { Broker } from '@brokerkit/core';
@@ -27,10 +34,15 @@ const E2E_COUNT = 20_000;
 const LATENCY_COUNT = 5_000;
 const WINDOW = 100;
 const LATENCY_WINDOW = 10;
+const WIDE_WINDOW = 1000;
+const ROUND_TRIPS = 2_000;
+const ROUND_TRIP_WARMUP = 200;
 const PREFETCH = 100;
 const BACKLOG = 200_000;
 const SLOW_MS = 3_000;
 const PAD = 'x'.repeat(1000);
+/** Pads a `{ i, t, pad }` payload to about 256 B of JSON. */
+const PAD_256 = 'x'.repeat(230);
 /** Declared the way brokerkit declares a work queue, so every subject can consume it. */
 const BROKERKIT_QUEUE = {
   durable: true,
@@ -46,9 +58,9 @@ function safely(ack: () => void): void {
   }
 }
 
-/** The payload every subject publishes: ~1 KiB of JSON with a send time for latency. */
-function payload(i: number): { i: number; t: number; pad: string } {
-  return { i, t: performance.now(), pad: PAD };
+/** The payload every subject publishes: ~1 KiB (or ~256 B) of JSON with a send time for latency. */
+function payload(i: number, pad = PAD): { i: number; t: number; pad: string } {
+  return { i, t: performance.now(), pad };
 }
 
 const require = createRequire(import.meta.url);
@@ -57,8 +69,12 @@ const require = createRequire(import.meta.url);
 // Subjects: each can publish (confirmed) to a topic bound to `queue` and consume `queue`.
 
 interface Subject {
-  publish(i: number): Promise<unknown>;
-  consume(onMessage: (data: { i: number; t: number }) => void | Promise<void>): Promise<void>;
+  /** Publish payload `i`; `confirm: false` resolves once written (peers always confirm). */
+  publish(i: number, confirm?: boolean, pad?: string): Promise<unknown>;
+  consume(
+    onMessage: (data: { i: number; t: number }) => void | Promise<void>,
+    prefetch?: number,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -78,37 +94,48 @@ async function withQueue<T>(work: (queue: string, routingKey: string) => Promise
   }
 }
 
-async function rawSubject(_queue: string, routingKey: string, queue: string): Promise<Subject> {
+/**
+ * The raw amqplib twins. `meta`: brokerkit's wire format (topic exchange, persistent, message id,
+ * AMQP timestamp, content type; brokerkit adds no headers table when the user gives no headers).
+ * `bare`: default exchange to the queue, no properties.
+ */
+async function rawSubject(queue: string, routingKey: string, mode: 'meta' | 'bare'): Promise<Subject> {
   const model: ChannelModel = await amqp.connect(URL_, { noDelay: true });
   const pub: ConfirmChannel = await model.createConfirmChannel();
+  const fast: Channel = await model.createChannel();
+  let drained: Promise<void> | undefined;
+  const exchange = mode === 'meta' ? EXCHANGE : '';
+  const key = mode === 'meta' ? routingKey : queue;
+  const properties = (): Options.Publish =>
+    mode === 'meta'
+      ? {
+          persistent: true,
+          messageId: randomUUID(),
+          timestamp: Math.floor(Date.now() / 1000),
+          contentType: 'application/json',
+        }
+      : {};
   let sub: Channel | undefined;
   return {
-    publish(i) {
-      const now = Date.now();
-      const content = Buffer.from(JSON.stringify(payload(i)));
+    publish(i, confirm = true, pad = PAD) {
+      const content = Buffer.from(JSON.stringify(payload(i, pad)));
+      if (!confirm) {
+        if (fast.publish(exchange, key, content, properties())) return Promise.resolve();
+        drained ??= new Promise<void>((r) => fast.once('drain', () => ((drained = undefined), r())));
+        return drained;
+      }
       return new Promise<void>((resolve, reject) =>
-        pub.publish(
-          EXCHANGE,
-          routingKey,
-          content,
-          {
-            persistent: true,
-            messageId: randomUUID(),
-            timestamp: Math.floor(now / 1000),
-            contentType: 'application/json',
-            headers: { 'x-ts': String(now) },
-          },
-          (err: unknown) => (err ? reject(err) : resolve()),
-        ),
+        pub.publish(exchange, key, content, properties(), (err: unknown) => (err ? reject(err) : resolve())),
       );
     },
-    async consume(onMessage) {
+    async consume(onMessage, prefetch = PREFETCH) {
       sub = await model.createChannel();
-      await sub.prefetch(PREFETCH);
+      await sub.prefetch(prefetch);
       const channel = sub;
       await channel.consume(queue, (m: ConsumeMessage | null) => {
         if (!m) return;
         const data = JSON.parse(m.content.toString('utf8')) as { i: number; t: number };
+        if (mode === 'meta') void (m.properties.messageId as string, m.properties.timestamp as number);
         const r = onMessage(data);
         if (r instanceof Promise) void r.then(() => safely(() => channel.ack(m)));
         else channel.ack(m);
@@ -120,15 +147,18 @@ async function rawSubject(_queue: string, routingKey: string, queue: string): Pr
   };
 }
 
+const NO_CONFIRM = Object.freeze({ confirm: false });
+
 async function brokerkitSubject(queue: string, routingKey: string): Promise<Subject> {
   const broker: Broker = await connect(URL_);
   return {
-    publish: (i) => broker.publish(routingKey, payload(i)),
-    async consume(onMessage) {
+    publish: (i, confirm = true, pad = PAD) =>
+      broker.publish(routingKey, payload(i, pad), confirm ? undefined : NO_CONFIRM),
+    async consume(onMessage, prefetch = PREFETCH) {
       // The bound queue is consumed as a work queue: same queue, same prefetch as the raw client.
       await broker.consume<{ i: number; t: number }>(queue, (m) => onMessage(m.data), {
-        concurrency: PREFETCH,
-        prefetch: PREFETCH,
+        concurrency: prefetch,
+        prefetch,
       });
     },
     close: () => broker.close(),
@@ -161,8 +191,8 @@ async function rascalSubject(queue: string, routingKey: string): Promise<Subject
   const broker = await rascal.BrokerAsPromised.create(config);
   broker.on?.('error', () => {});
   return {
-    async publish(i) {
-      const publication = await broker.publish('p', payload(i));
+    async publish(i, _confirm, pad = PAD) {
+      const publication = await broker.publish('p', payload(i, pad));
       await new Promise<void>((resolve, reject) => {
         publication.on('success', () => resolve());
         publication.on('error', reject);
@@ -186,8 +216,8 @@ async function acmSubject(queue: string, routingKey: string): Promise<Subject> {
   const ch = conn.createChannel({ json: true, confirm: true });
   await ch.waitForConnect();
   return {
-    publish: (i) =>
-      ch.publish(EXCHANGE, routingKey, payload(i), { persistent: true, contentType: 'application/json' }),
+    publish: (i, _confirm, pad = PAD) =>
+      ch.publish(EXCHANGE, routingKey, payload(i, pad), { persistent: true, contentType: 'application/json' }),
     async consume(onMessage) {
       await ch.consume(
         queue,
@@ -209,13 +239,16 @@ async function acmSubject(queue: string, routingKey: string): Promise<Subject> {
 
 type Factory = (queue: string, routingKey: string) => Promise<Subject>;
 
+const BASELINE = 'amqplib (raw, same metadata)';
+const BARE = 'amqplib (bare)';
 const SUBJECTS: Array<{ name: string; factory: Factory; peer: boolean }> = [
-  { name: 'amqplib (raw)', factory: (q, rk) => rawSubject(q, rk, q), peer: false },
+  { name: BASELINE, factory: (q, rk) => rawSubject(q, rk, 'meta'), peer: false },
+  { name: BARE, factory: (q, rk) => rawSubject(q, rk, 'bare'), peer: false },
   { name: 'brokerkit', factory: brokerkitSubject, peer: false },
   { name: 'rascal', factory: rascalSubject, peer: true },
   { name: 'amqp-connection-manager', factory: acmSubject, peer: true },
 ];
-const BASELINE = 'amqplib (raw)';
+const TWINS = SUBJECTS.filter((s) => !s.peer);
 
 // ---------------------------------------------------------------------------------------------
 // Workloads
@@ -235,7 +268,7 @@ async function publishConfirmed(factory: Factory): Promise<Measurement> {
   });
 }
 
-async function endToEnd(factory: Factory, count: number, window: number): Promise<Measurement> {
+async function endToEnd(factory: Factory, count: number, window: number, pad = PAD): Promise<Measurement> {
   return withQueue(async (queue, routingKey) => {
     const subject = await factory(queue, routingKey);
     try {
@@ -246,7 +279,7 @@ async function endToEnd(factory: Factory, count: number, window: number): Promis
         samples.push(performance.now() - data.t);
       });
       const start = performance.now();
-      await pipelined(count, window, (i) => subject.publish(i));
+      await pipelined(count, window, (i) => subject.publish(i, true, pad));
       await until(() => received, count);
       const seconds = (performance.now() - start) / 1000;
       return {
@@ -262,40 +295,51 @@ async function endToEnd(factory: Factory, count: number, window: number): Promis
 }
 
 /** `confirm: false` vs amqplib's plain channel: resolve once written, wait for 'drain' when full. */
-async function fireAndForget(subject: 'raw' | 'brokerkit'): Promise<Measurement> {
-  return withQueue(async (_queue, routingKey) => {
-    let publish: (i: number) => Promise<unknown>;
-    let close: () => Promise<void>;
-    if (subject === 'raw') {
-      const model = await amqp.connect(URL_, { noDelay: true });
-      const ch = await model.createChannel();
-      let drained: Promise<void> | undefined;
-      publish = (i) => {
-        const now = Date.now();
-        const ok = ch.publish(EXCHANGE, routingKey, Buffer.from(JSON.stringify(payload(i))), {
-          persistent: true,
-          messageId: randomUUID(),
-          timestamp: Math.floor(now / 1000),
-          contentType: 'application/json',
-          headers: { 'x-ts': String(now) },
-        });
-        if (ok) return Promise.resolve();
-        drained ??= new Promise<void>((r) => ch.once('drain', () => ((drained = undefined), r())));
-        return drained;
-      };
-      close = () => model.close();
-    } else {
-      const broker = await connect(URL_);
-      publish = (i) => broker.publish(routingKey, payload(i), { confirm: false });
-      close = () => broker.close();
-    }
+async function fireAndForget(factory: Factory): Promise<Measurement> {
+  return withQueue(async (queue, routingKey) => {
+    const subject = await factory(queue, routingKey);
     try {
       const start = performance.now();
-      await pipelined(FIRE_COUNT, WINDOW, publish);
+      await pipelined(FIRE_COUNT, WINDOW, (i) => subject.publish(i, false));
       const seconds = (performance.now() - start) / 1000;
       return { messages: FIRE_COUNT, perSecond: FIRE_COUNT / seconds, notes: 'resolved when written' };
     } finally {
-      await close();
+      await subject.close();
+    }
+  });
+}
+
+/**
+ * One message at a time: publish (confirmed or not), wait until the handler has it, publish the
+ * next; prefetch 1. The p50 over the raw twin is the latency brokerkit adds to a round trip.
+ */
+async function roundTrips(factory: Factory, confirm: boolean): Promise<Measurement> {
+  return withQueue(async (queue, routingKey) => {
+    const subject = await factory(queue, routingKey);
+    try {
+      let wake: () => void = () => {};
+      await subject.consume(() => wake(), 1);
+      const samples: number[] = [];
+      const total = ROUND_TRIP_WARMUP + ROUND_TRIPS;
+      const start = performance.now();
+      let measuredFrom = start;
+      for (let i = 0; i < total; i++) {
+        if (i === ROUND_TRIP_WARMUP) measuredFrom = performance.now();
+        const handled = new Promise<void>((resolve) => (wake = resolve));
+        const t = performance.now();
+        await subject.publish(i, confirm, PAD_256);
+        await handled;
+        if (i >= ROUND_TRIP_WARMUP) samples.push(performance.now() - t);
+      }
+      const seconds = (performance.now() - measuredFrom) / 1000;
+      return {
+        messages: ROUND_TRIPS,
+        perSecond: ROUND_TRIPS / seconds,
+        ...latencySummary(samples),
+        notes: `256 B, one in flight, prefetch 1${confirm ? ', confirmed' : ', confirm: false'}`,
+      };
+    } finally {
+      await subject.close();
     }
   });
 }
@@ -388,6 +432,7 @@ function interleaved(
     workload,
     subject: s.name,
     baseline: s.name === BASELINE ? undefined : BASELINE,
+    alsoComparedWith: s.name === BASELINE || s.name === BARE ? undefined : BARE,
     suite: SUITE,
     requires: REQUIRES,
     run: async () => {
@@ -397,24 +442,32 @@ function interleaved(
   }));
 }
 
-function scenariosFor(workload: string, run: (factory: Factory) => Promise<Measurement>): Scenario[] {
+function scenariosFor(
+  workload: string,
+  run: (factory: Factory) => Promise<Measurement>,
+  subjects = SUBJECTS,
+): Scenario[] {
   return interleaved(
     workload,
-    SUBJECTS.map((s) => ({ name: s.name, run: () => run(s.factory) })),
+    subjects.map((s) => ({ name: s.name, run: () => run(s.factory) })),
   );
 }
 
 /** Scenarios of the `rabbitmq` suite. */
 export const scenarios: Scenario[] = [
   ...scenariosFor('rabbitmq publish-confirmed 1KiB', publishConfirmed),
-  ...interleaved('rabbitmq fire-and-forget (confirm: false) 1KiB', [
-    { name: BASELINE, run: () => fireAndForget('raw') },
-    { name: 'brokerkit', run: () => fireAndForget('brokerkit') },
-  ]),
+  ...scenariosFor('rabbitmq fire-and-forget (confirm: false) 1KiB', fireAndForget, TWINS),
   ...scenariosFor('rabbitmq end-to-end 1KiB', (f) => endToEnd(f, E2E_COUNT, WINDOW)),
+  ...scenariosFor(
+    'rabbitmq publish→consume 256B, window 1000, ack each',
+    (f) => endToEnd(f, E2E_COUNT, WIDE_WINDOW, PAD_256),
+    TWINS,
+  ),
   ...scenariosFor('rabbitmq latency (window 10)', (f) => endToEnd(f, LATENCY_COUNT, LATENCY_WINDOW)),
+  ...scenariosFor('rabbitmq round trip, one at a time (confirm: false)', (f) => roundTrips(f, false), TWINS),
+  ...scenariosFor('rabbitmq round trip, one at a time (confirmed)', (f) => roundTrips(f, true), TWINS),
   // One run each: the backlog is shared and consumed a little by every run.
-  ...SUBJECTS.filter((s) => !s.peer).map((s): Scenario => ({
+  ...TWINS.filter((s) => s.name !== BARE).map((s): Scenario => ({
     workload: 'rabbitmq slow consumer, 200k backlog',
     subject: s.name,
     baseline: s.name === BASELINE ? undefined : BASELINE,

@@ -26,6 +26,11 @@ interface Row {
   error?: string;
   ratio?: number;
   ratioOf?: string;
+  /** Throughput ratio against the scenario's `alsoComparedWith`. */
+  ratio2?: number;
+  ratio2Of?: string;
+  /** p50 latency added over the baseline (ms), where both measured one. */
+  addedP50Ms?: number;
 }
 
 function reachable(host: string, port: number): Promise<boolean> {
@@ -79,7 +84,8 @@ async function main(): Promise<void> {
       process.stderr.write(`failed: ${row.error}\n`);
     }
   }
-  // Ratios: throughput is subject / baseline (higher is better); latency ratios are printed as notes.
+  // Ratios: throughput is subject / baseline (higher is better), also against a second subject
+  // where the scenario names one; latency as p50 added over the baseline (lower is better).
   for (const row of rows) {
     const scenario = selected.find((s) => s.workload === row.workload && s.subject === row.subject);
     if (!scenario?.baseline || !row.result?.perSecond) continue;
@@ -87,6 +93,14 @@ async function main(): Promise<void> {
     if (base?.result?.perSecond) {
       row.ratio = row.result.perSecond / base.result.perSecond;
       row.ratioOf = scenario.baseline;
+    }
+    if (base?.result?.p50Ms !== undefined && row.result.p50Ms !== undefined)
+      row.addedP50Ms = row.result.p50Ms - base.result.p50Ms;
+    const other = scenario.alsoComparedWith;
+    const base2 = other && rows.find((r) => r.workload === row.workload && r.subject === other);
+    if (base2 && base2.result?.perSecond) {
+      row.ratio2 = row.result.perSecond / base2.result.perSecond;
+      row.ratio2Of = other;
     }
   }
   const header = [
@@ -96,6 +110,7 @@ async function main(): Promise<void> {
     'msg/s',
     'ratio',
     'p50 ms',
+    '+p50 ms',
     'p99 ms',
     'peak RSS MiB',
     'notes',
@@ -105,8 +120,14 @@ async function main(): Promise<void> {
     r.subject,
     fmt(r.result?.messages),
     fmt(r.result?.perSecond),
-    r.ratio === undefined ? '' : `${r.ratio.toFixed(2)} vs ${r.ratioOf}`,
+    [
+      r.ratio === undefined ? '' : `${r.ratio.toFixed(2)} vs ${r.ratioOf}`,
+      r.ratio2 === undefined ? '' : `${r.ratio2.toFixed(2)} vs ${r.ratio2Of}`,
+    ]
+      .filter(Boolean)
+      .join('; '),
     fmt(r.result?.p50Ms, 2),
+    r.addedP50Ms === undefined ? '' : `${r.addedP50Ms >= 0 ? '+' : ''}${r.addedP50Ms.toFixed(3)}`,
     fmt(r.result?.p99Ms, 2),
     fmt(r.result?.peakRssMiB, 0),
     r.skipped ? `skipped: ${r.skipped}` : r.error ? `error: ${r.error}` : (r.result?.notes ?? ''),
