@@ -44,6 +44,18 @@ t.test('readyz is 503 until the broker is ready again, and after close', async (
   assertProblem(t, await app.inject('/readyz'), 503, 'BK_UNAVAILABLE');
 });
 
+t.test('readyz stays 200 while the broker is blocked, and says so', async (t) => {
+  const { broker, hooks } = await bareBroker();
+  const { app } = await adminFor(t, broker);
+  hooks.status('blocked', new Error('low on memory'));
+  const blocked = await app.inject('/readyz');
+  t.equal(blocked.statusCode, 200, 'consuming goes on: still ready for traffic');
+  t.same(blocked.json(), { status: 'blocked', broker: broker.adapter });
+  hooks.status('ready');
+  t.same((await app.inject('/readyz')).json(), { status: 'ready', broker: broker.adapter });
+  await broker.close();
+});
+
 t.test('buildApp adds no middleware to the broker it is given', async (t) => {
   const { broker } = await bareBroker();
   t.teardown(() => broker.close());

@@ -204,6 +204,22 @@ t.test('connection_up and reconnects follow the broker status', async (t) => {
   t.equal(await up(), 0);
 });
 
+t.test('blocked (a RabbitMQ alarm) keeps connection_up at 1 and is no reconnect', async (t) => {
+  const fake = await fakeBroker();
+  t.teardown(() => fake.broker.close());
+  const m = metrics({ defaultMetrics: false });
+  fake.broker.use(m);
+  const up = async () => sample(await m.registry.metrics(), 'brokerkit_connection_up', { broker: 'fake' });
+  const reconnects = async () =>
+    sample(await m.registry.metrics(), 'brokerkit_reconnects_total', { broker: 'fake' });
+  fake.hooks.status('blocked', new Error('low on memory'));
+  t.equal(fake.broker.status, 'blocked');
+  t.equal(await up(), 1, 'still connected while blocked');
+  fake.hooks.status('ready');
+  t.equal(await up(), 1);
+  t.equal(await reconnects(), 0, 'blocked → ready is not counted as a reconnect');
+});
+
 t.test('several brokers share one registry; default metrics are registered once', async (t) => {
   const registry = new Registry();
   const a = await memoryBroker(t);
