@@ -404,13 +404,18 @@ function workload(
   byLatency: boolean,
   subjects: Record<string, () => Promise<Measurement>>,
 ): Scenario[] {
-  const baseline = Object.keys(subjects)[0]!;
+  const names = Object.keys(subjects);
+  const baseline = names[0]!;
+  // A raw twin carrying brokerkit's properties, where the workload has one: brokerkit's row shows
+  // the ratio against it too.
+  const twin = names.find((n) => n !== baseline && n !== BROKERKIT);
   const runs = interleaved(baseline, byLatency, subjects);
-  return Object.keys(subjects).map((subject) => ({
+  return names.map((subject) => ({
     suite: 'request',
     workload: name,
     subject,
     baseline: subject === baseline ? undefined : baseline,
+    alsoComparedWith: subject === BROKERKIT ? twin : undefined,
     requires,
     run: runs[subject]!,
   }));
