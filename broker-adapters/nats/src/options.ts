@@ -122,7 +122,12 @@ export function resolveNatsOptions(options: NatsOptions | undefined, urlCount = 
   if (o.name !== undefined && typeof o.name !== 'string')
     throw new ValidationError('nats.name must be a string');
   const replicas = o.replicas === undefined ? defaultReplicas(urlCount) : o.replicas;
-  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) {
+  if (
+    typeof replicas !== 'number' ||
+    !Number.isInteger(replicas) ||
+    replicas < 1 ||
+    replicas > MAX_REPLICAS
+  ) {
     throw new ValidationError(
       `nats.replicas must be an integer from 1 to ${MAX_REPLICAS}, got ${String(o.replicas)}`,
     );

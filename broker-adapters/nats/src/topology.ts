@@ -79,9 +79,7 @@ export class Topology {
       eventStreamSubjects(token),
       limits ? RetentionPolicy.Limits : RetentionPolicy.Interest,
       usableEventStream,
-      limits
-        ? { max_age: nanos(this.options.eventMaxAgeMs), max_bytes: this.options.eventMaxBytes }
-        : {},
+      limits ? { max_age: nanos(this.options.eventMaxAgeMs), max_bytes: this.options.eventMaxBytes } : {},
     );
   }
 

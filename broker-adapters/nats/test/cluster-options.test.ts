@@ -31,18 +31,27 @@ t.test('nats.replicas must be an integer 1..5: BK_VALIDATION', async (t) => {
 });
 
 t.test('event streams: interest on one replica, limits (7 days, no byte cap) when replicated', async (t) => {
-  const pick = (o: ReturnType<typeof resolveNatsOptions>) => [o.eventRetention, o.eventMaxAgeMs, o.eventMaxBytes];
+  const pick = (o: ReturnType<typeof resolveNatsOptions>) => [
+    o.eventRetention,
+    o.eventMaxAgeMs,
+    o.eventMaxBytes,
+  ];
   t.same(pick(resolveNatsOptions(undefined)), ['interest', DEFAULT_EVENT_MAX_AGE_MS, -1], 'one URL');
   t.same(pick(resolveNatsOptions(undefined, 3)), ['limits', DEFAULT_EVENT_MAX_AGE_MS, -1], 'a list');
   t.equal(DEFAULT_EVENT_MAX_AGE_MS, 604_800_000);
   t.equal(resolveNatsOptions({ replicas: 1 }, 3).eventRetention, 'interest', 'replicas: 1 on a list');
   t.equal(resolveNatsOptions({ replicas: 3 }, 1).eventRetention, 'limits', 'replicas: 3 on one URL');
-  t.equal(resolveNatsOptions({ eventRetention: 'interest' }, 3).eventRetention, 'interest', 'the option wins');
-  t.equal(resolveNatsOptions({ eventRetention: 'limits' }, 1).eventRetention, 'limits');
-  t.same(
-    pick(resolveNatsOptions({ eventMaxAgeMs: 3_600_000, eventMaxBytes: 1 << 30 }, 3)),
-    ['limits', 3_600_000, 1 << 30],
+  t.equal(
+    resolveNatsOptions({ eventRetention: 'interest' }, 3).eventRetention,
+    'interest',
+    'the option wins',
   );
+  t.equal(resolveNatsOptions({ eventRetention: 'limits' }, 1).eventRetention, 'limits');
+  t.same(pick(resolveNatsOptions({ eventMaxAgeMs: 3_600_000, eventMaxBytes: 1 << 30 }, 3)), [
+    'limits',
+    3_600_000,
+    1 << 30,
+  ]);
   t.equal(resolveNatsOptions({ eventMaxBytes: -1 }, 3).eventMaxBytes, -1, '-1: no limit');
   for (const bad of [
     { eventRetention: 'workqueue' },

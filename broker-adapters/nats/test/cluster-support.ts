@@ -367,10 +367,13 @@ export interface FaultContext {
   readonly broker: Broker;
   /** The connection name the broker shows in the servers' monitoring. */
   readonly connectionName: string;
-  /** The group's event stream. */
+  /** The groups' event stream. */
   readonly stream: string;
   readonly publisher: LoadPublisher;
+  /** What the first group received (failover times are taken from it). */
   readonly received: Received;
+  /** What every group received, the first one included. */
+  readonly receivedByGroup: readonly Received[];
   /** `disconnected` / `reconnected` events of the broker, with when they fired. */
   readonly events: ReadonlyArray<readonly [string, number]>;
   comment(message: string): void;
@@ -384,6 +387,11 @@ export interface FaultScenario {
   readonly nats?: Record<string, unknown>;
   /** Confirmed publishes before the fault. */
   readonly before?: number;
+  /**
+   * Groups consuming the topic (default 2): every one must get every confirmed message. Two
+   * groups share one event stream, the case where a replicated interest stream lost messages.
+   */
+  readonly groups?: number;
   /** Confirmed publishes after the failure began, before the publisher stops. */
   readonly after?: number;
   fault(ctx: FaultContext): Promise<number>;
@@ -397,7 +405,9 @@ export interface ScenarioResult {
   confirmed: number;
   failed: number;
   received: number;
+  /** Confirmed messages missing, summed over the groups. */
   lost: number;
+  /** Deliveries beyond the first of a message, summed over the groups. */
   duplicated: number;
   /** Deliveries the server marked as redelivered (ack lost or unacked when a path died). */
   redelivered: number;
@@ -426,9 +436,10 @@ export async function runFaultScenario(
   await waitHealthy(cluster, jsm);
 
   const token = uniqueName(`cl${scenario.name}`);
-  const group = uniqueName('g');
+  const groups = Array.from({ length: scenario.groups ?? 2 }, (_, i) => uniqueName(`g${i + 1}`));
+  const group = groups[0]!;
   const stream = eventStreamName(token);
-  const streams = [stream, dlqStreamName(group)];
+  const streams = [stream, ...groups.map(dlqStreamName)];
   t.teardown(() => deleteClusterStreams(jsm, streams));
 
   const connectionName = uniqueName(`bk-${scenario.name}`);
@@ -452,12 +463,17 @@ export async function runFaultScenario(
   const errors: string[] = [];
   broker.on('error', (e) => errors.push(String(e)));
 
-  const received = new Received();
-  await broker.subscribe(`${token}.*`, (m) => received.add((m.data as { key: string }).key, m.redelivered), {
-    group,
-    concurrency: 16,
-    prefetch: 128,
-  });
+  const receivedByGroup = groups.map(() => new Received());
+  const received = receivedByGroup[0]!;
+  for (const [i, g] of groups.entries()) {
+    const r = receivedByGroup[i]!;
+    await broker.subscribe(`${token}.*`, (m) => r.add((m.data as { key: string }).key, m.redelivered), {
+      group: g,
+      concurrency: 16,
+      prefetch: 128,
+    });
+  }
+  const lostInAnyGroup = () => receivedByGroup.reduce((n, r) => n + r.lost(publisher.confirmed).length, 0);
   const info = await jsm.streams.info(stream);
   t.equal(info.config.num_replicas, 3, 'the event stream has 3 replicas');
   // Every stored copy takes a stream sequence: stored − distinct keys received = stored twice.
@@ -473,6 +489,7 @@ export async function runFaultScenario(
     stream,
     publisher,
     received,
+    receivedByGroup,
     events: eventAt,
     comment: (m) => t.comment(m),
   };
@@ -518,25 +535,27 @@ export async function runFaultScenario(
   t.comment(`timeline: stopped at m${publisher.attempted}`);
   await waitHealthy(cluster, jsm, [stream]);
 
-  await waitFor(() => received.lost(publisher.confirmed).length === 0, {
+  await waitFor(() => lostInAnyGroup() === 0, {
     timeoutMs: 45_000,
-    message: () => `lost ${received.lost(publisher.confirmed).length} of ${publisher.confirmed.length}`,
+    message: () =>
+      `lost ${receivedByGroup.map((r) => r.lost(publisher.confirmed).length).join(' / ')} of ${publisher.confirmed.length} (per group)`,
   });
-  // The group consumes on, on the same subscription: nothing was re-subscribed by the test.
+  // The groups consume on, on the same subscriptions: nothing was re-subscribed by the test.
   await broker.publish(`${token}.after`, { key: 'after' });
-  await waitFor(() => received.counts.has('after'), {
+  await waitFor(() => receivedByGroup.every((r) => r.counts.has('after')), {
     timeoutMs: 30_000,
-    message: 'a publish after recovery',
+    message: 'a publish after recovery, in every group',
   });
-  t.pass('the group consumes on after the failover without being re-subscribed');
+  t.pass('every group consumes on after the failover without being re-subscribed');
   t.equal(broker.status, 'ready', 'broker.status is ready');
 
   // Copies still on their way (redeliveries, stored-but-unconfirmed publishes) arrive now.
   let quietSince = Date.now();
-  let seen = received.total;
+  const totalReceived = () => receivedByGroup.reduce((n, r) => n + r.total, 0);
+  let seen = totalReceived();
   await waitFor(
     () => {
-      if (received.total !== seen) [seen, quietSince] = [received.total, Date.now()];
+      if (totalReceived() !== seen) [seen, quietSince] = [totalReceived(), Date.now()];
       return Date.now() - quietSince > 1_000;
     },
     { timeoutMs: 30_000, intervalMs: 50 },
@@ -547,10 +566,10 @@ export async function runFaultScenario(
     attempted: publisher.attempted,
     confirmed: publisher.confirmed.length,
     failed: publisher.failures.length,
-    received: received.total,
-    lost: received.lost(publisher.confirmed).length,
-    duplicated: received.duplicated,
-    redelivered: received.redeliveries,
+    received: totalReceived(),
+    lost: lostInAnyGroup(),
+    duplicated: receivedByGroup.reduce((n, r) => n + r.duplicated, 0),
+    redelivered: receivedByGroup.reduce((n, r) => n + r.redeliveries, 0),
     storedTwice: stored - received.counts.size,
     firstConfirmedMs,
     firstDeliveryMs,
@@ -559,7 +578,13 @@ export async function runFaultScenario(
     failures: publisher.failures,
     events,
   };
-  t.equal(result.lost, 0, 'no confirmed message lost');
+  for (const [i, r] of receivedByGroup.entries()) {
+    t.equal(
+      r.lost(publisher.confirmed).length,
+      0,
+      `group ${i + 1} of ${groups.length}: no confirmed message lost`,
+    );
+  }
   t.same(
     untypedFailures(result.failures),
     [],
@@ -569,7 +594,8 @@ export async function runFaultScenario(
   t.comment(
     `attempted ${result.attempted}, confirmed ${result.confirmed}, failed ${result.failed} ` +
       `(${[...new Set(result.failures)].join(', ') || 'none'}), received ${result.received}, lost ${result.lost}, ` +
-      `duplicated ${result.duplicated} (redelivered ${result.redelivered}), stored ${stored}, stored twice ${result.storedTwice}`,
+      `duplicated ${result.duplicated} (redelivered ${result.redelivered}), stored ${stored}, stored twice ${result.storedTwice}` +
+      ` — per group: ${receivedByGroup.map((r) => `received ${r.total}, lost ${r.lost(publisher.confirmed).length}, duplicated ${r.duplicated}`).join('; ')}`,
   );
   t.comment(
     `failover: first confirmed publish ${fmtMs(firstConfirmedMs)} and first delivery of a message published after it ${fmtMs(firstDeliveryMs)} after the fault; ` +

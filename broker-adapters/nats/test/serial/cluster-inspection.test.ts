@@ -1,11 +1,14 @@
 // Issue #13: replication defaults on a 3-node cluster (what the adapter creates, what the
-// `nats.replicas` option changes) and the inspector answering alike from every node (the
+// `nats.replicas` and `nats.eventRetention` options change) and the inspector answering alike from every node (the
 // JetStream API and the presence probes are cluster-wide).
 import t from 'tap';
 import { connect } from '@brokerkit/core';
 import type { Broker, BrokerOptions } from '@brokerkit/core';
 import { uniqueName, waitFor } from '@brokerkit/contract-tests';
+import { RetentionPolicy } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
 import { consumerName, dlqStreamName, eventStreamName, queueStreamName } from '../../src/names.js';
+import { DEFAULT_EVENT_MAX_AGE_MS } from '../../src/options.js';
 import { deleteClusterStreams, natsCluster, rawClusterClient, waitHealthy } from '../cluster-support.js';
 // Brings the `nats` key of connect options into scope (declaration merging).
 import type { NatsOptions } from '../../src/index.js';
@@ -43,6 +46,13 @@ t.test('replicas and inspection on the 3-node cluster', async (t) => {
       t.equal(info.config.num_replicas, 3, `${s}: 3 replicas`);
       t.equal(info.cluster?.replicas?.length, 2, `${s}: a leader and two followers`);
     }
+    // Replicated event streams keep messages by age, not by interest (README, Clusters).
+    const ev = (await jsm.streams.info(eventStreamName(token))).config;
+    t.same(
+      [ev.retention, ev.max_age, ev.max_bytes],
+      [RetentionPolicy.Limits, nanos(DEFAULT_EVENT_MAX_AGE_MS), -1],
+      'the event stream: limits retention, 7 days, no byte limit',
+    );
     for (const [stream, name] of [
       [eventStreamName(token), consumerName(group)],
       [queueStreamName(queue), consumerName(queue)],
@@ -53,9 +63,10 @@ t.test('replicas and inspection on the 3-node cluster', async (t) => {
     }
   });
 
-  t.test('nats.replicas wins; two URLs get 2; one URL keeps 1', async (t) => {
+  t.test('nats.replicas wins; two URLs get 2; one URL keeps 1 (and interest event streams)', async (t) => {
     const cases: Array<[string, string, NatsOptions | undefined, number]> = [
       ['replicas: 1 on the list', cluster.urls, { replicas: 1 }, 1],
+      ['eventRetention: interest on the list', cluster.urls, { eventRetention: 'interest' }, 3],
       [
         'two URLs',
         cluster.nodes
@@ -69,13 +80,23 @@ t.test('replicas and inspection on the 3-node cluster', async (t) => {
     ];
     for (const [what, url, nats, replicas] of cases) {
       const queue = uniqueName('qr');
-      t.teardown(() => deleteClusterStreams(jsm, [queueStreamName(queue)]));
+      const token = uniqueName('clr');
+      t.teardown(() => deleteClusterStreams(jsm, [queueStreamName(queue), eventStreamName(token)]));
       const broker = await open(t, url, nats ? { nats } : undefined);
       await broker.send(queue, 'x');
+      await broker.publish(`${token}.x`, 'x');
       t.equal(
         (await jsm.streams.info(queueStreamName(queue))).config.num_replicas,
         replicas,
         `${what}: ${replicas}`,
+      );
+      const ev = (await jsm.streams.info(eventStreamName(token))).config;
+      const retention =
+        nats?.eventRetention ?? (replicas > 1 ? RetentionPolicy.Limits : RetentionPolicy.Interest);
+      t.same(
+        [ev.num_replicas, ev.retention],
+        [replicas, retention],
+        `${what}: event stream ${replicas}, ${retention}`,
       );
     }
   });
