@@ -1,7 +1,8 @@
 /**
- * Publishing: an event is one `publish` script (every group whose pattern matches, plus its first
- * token's event stream while an ephemeral subscriber listens), a work-queue message one `XADD` (a script with `delayMs` or
- * de-duplication). Confirmed = Redis answered: durable as far as the server's persistence
+ * Publishing: an event is routed by a script (every group whose pattern matches, plus its first
+ * token's event stream while an ephemeral subscriber listens) — the events of one tick to one first
+ * token by one script call, so Redis runs the script and reads the routes once for all of them —
+ * and a work-queue message is one `XADD` (a script with `delayMs` or de-duplication). Confirmed = Redis answered: durable as far as the server's persistence
  * setting makes it (README: "Durability"). During an outage a publish waits, bounded by its
  * `timeoutMs` and `maxBufferedPublishes`, then rejects with `BK_UNAVAILABLE`.
  */
@@ -28,12 +29,28 @@ import {
   streamKey,
 } from './names.js';
 import type { ResolvedRedisOptions } from './options.js';
-import { PUBLISH, SEND_DEDUP, SEND_DELAYED } from './scripts.js';
+import { PUBLISH, PUBLISH_BATCH, SEND_DEDUP, SEND_DELAYED } from './scripts.js';
 import type { Topology } from './topology.js';
 import { messageFields } from './wire.js';
 
 /** Redis' default `proto-max-bulk-len`: the largest value one command can carry. */
 export const MAX_BODY_BYTES = 512 * 1024 * 1024;
+/** Publishes of one tick to one first token go out as one script call of at most this many… */
+const MAX_BATCH = 256;
+/** …and about this many bytes of bodies. */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Publishes of one tick to one first token, on their way as one {@link PUBLISH_BATCH} call. */
+interface Batch {
+  readonly token: string;
+  readonly args: (string | Buffer)[];
+  count: number;
+  bytes: number;
+  readonly done: Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 /** Queues remembered as provisioned; beyond this the memo starts over. */
 const MAX_READY_QUEUES = 10_000;
 
@@ -46,6 +63,9 @@ export class Publisher {
   readonly #maxLen: string;
   readonly #window: string;
   readonly #keep: string;
+  /** Batches filling during this tick, by first token; sent on the next tick. */
+  readonly #batches = new Map<string, Batch>();
+  #flushScheduled = false;
 
   constructor(
     private readonly conn: Connection,
@@ -65,6 +85,11 @@ export class Publisher {
     const topic = message.destination;
     const token = firstToken(topic);
     this.#checkSize(message, topic);
+    if (this.options.dedupWindowMs === 0) {
+      const fields = messageFields(message, topic);
+      const bytes = message.body.byteLength;
+      return this.#run(`publish to ${topic}`, options, () => this.#enqueue(token, topic, fields, bytes));
+    }
     const keys =
       this.options.dedupWindowMs > 0
         ? [eventStreamKey(token), routesKey(token), listenKey(token), dedupKey(topic, message.id)]
@@ -105,6 +130,61 @@ export class Publisher {
     const sent = this.#run(`send to ${queue}`, options, () => this.#sendTo(queue, write));
     if (options.delayMs === 0) return sent;
     return sent.then(() => this.onDelayed(queue, options.delayMs));
+  }
+
+  /**
+   * Add a publish to this tick's batch of its first token; resolves when Redis answered the batch.
+   * A batch is one script run, so its publishes are stored together, in order, or not at all.
+   */
+  #enqueue(token: string, topic: string, fields: (string | Buffer)[], bytes: number): Promise<unknown> {
+    let batch = this.#batches.get(token);
+    if (batch !== undefined && (batch.count >= MAX_BATCH || batch.bytes + bytes > MAX_BATCH_BYTES)) {
+      this.#send(batch);
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      let resolve!: (value: unknown) => void;
+      let reject!: (error: unknown) => void;
+      const done = new Promise<unknown>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      batch = {
+        token,
+        args: [this.#maxLen, STREAM_PREFIX, this.#keep],
+        count: 0,
+        bytes: 0,
+        done,
+        resolve,
+        reject,
+      };
+      this.#batches.set(token, batch);
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        process.nextTick(this.#flush);
+      }
+    }
+    batch.args.push(topic, String(fields.length));
+    for (let i = 0; i < fields.length; i++) batch.args.push(fields[i]!);
+    batch.count++;
+    batch.bytes += bytes;
+    return batch.done;
+  }
+
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    for (const batch of this.#batches.values()) this.#send(batch);
+  };
+
+  #send(batch: Batch): void {
+    this.#batches.delete(batch.token);
+    const token = batch.token;
+    corkForTick(this.conn.cmd);
+    PUBLISH_BATCH.run(
+      this.conn.cmd,
+      [eventStreamKey(token), routesKey(token), listenKey(token)],
+      batch.args,
+    ).then(batch.resolve, batch.reject);
   }
 
   /** Forget a queue's provisioning, e.g. after the inspector deleted it. */

@@ -219,6 +219,82 @@ return 1
 );
 
 /**
+ * publish, batched: the publishes of one tick to one first token in one call, each routed as
+ * {@link PUBLISH} routes one, in order — one script run, one `HGETALL` of the routes and one look
+ * at the listen key for all of them (no de-duplication: with it on, each publish runs PUBLISH).
+ * KEYS: event stream, routes hash, listen key; ARGV: maxlen, group stream prefix, keep event
+ * stream, then per publish: topic, number of field arguments, the field arguments.
+ * Returns how many publishes it stored.
+ */
+export const PUBLISH_BATCH = new LuaScript(
+  'publish-batch',
+  `
+local function match(pattern, tokens)
+  local i = 0
+  for want in string.gmatch(pattern, '[^.]+') do
+    i = i + 1
+    if want == '>' then return #tokens >= i end
+    local got = tokens[i]
+    if got == nil or (want ~= '*' and want ~= got) then return false end
+  end
+  return #tokens == i
+end
+
+local listening = ARGV[3] == '1' or redis.call('EXISTS', KEYS[3]) == 1
+local routes = redis.call('HGETALL', KEYS[2])
+-- Per route: its stream, its pattern, and how to match it (1 exact, 2 prefix 'a.b.>', 3 tokens).
+local streams, patterns, kinds, prefixes = {}, {}, {}, {}
+for i = 1, #routes, 2 do
+  local pattern = routes[i + 1]
+  local n = #streams + 1
+  streams[n] = ARGV[2] .. routes[i]
+  patterns[n] = pattern
+  local wild = string.find(pattern, '*', 1, true)
+  if not wild and string.sub(pattern, -2) == '.>' then
+    kinds[n] = 2
+    prefixes[n] = string.sub(pattern, 1, -2)
+  elseif wild or string.sub(pattern, -1) == '>' then
+    kinds[n] = 3
+  else
+    kinds[n] = 1
+  end
+end
+local i = 4
+local stored = 0
+while i <= #ARGV do
+  local topic = ARGV[i]
+  local first = i + 2
+  local last = i + 1 + tonumber(ARGV[i + 1])
+  if listening then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, first, last))
+  end
+  local tokens = nil
+  for r = 1, #streams do
+    local kind = kinds[r]
+    local hit
+    if kind == 1 then
+      hit = patterns[r] == topic
+    elseif kind == 2 then
+      local prefix = prefixes[r]
+      hit = #topic > #prefix and string.sub(topic, 1, #prefix) == prefix
+    else
+      if tokens == nil then
+        tokens = {}
+        for tok in string.gmatch(topic, '[^.]+') do tokens[#tokens + 1] = tok end
+      end
+      hit = match(patterns[r], tokens)
+    end
+    if hit then redis.call('XADD', streams[r], '*', unpack(ARGV, first, last)) end
+  end
+  stored = stored + 1
+  i = last + 1
+end
+return stored
+`,
+  false,
+);
+
+/**
  * send with de-duplication: the id's key and the entry in one step. Returns 1 stored, 0 a
  * duplicate, -1 the queue's stream is gone (the caller provisions it and sends again).
  * KEYS: queue stream, dedup key; ARGV: window, fields…
@@ -628,6 +704,7 @@ return 1
 /** Every script, for loading them once per connection. */
 export const ALL_SCRIPTS: readonly LuaScript[] = [
   PUBLISH,
+  PUBLISH_BATCH,
   SEND_DEDUP,
   SEND_DELAYED,
   ENSURE_QUEUE,
