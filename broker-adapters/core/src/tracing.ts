@@ -368,6 +368,8 @@ export function tracingMiddleware(system: string): Middleware {
         span.end();
         throw error;
       }
+      // A sampled-out span's end and status are no-ops: no extra promise and closures for them.
+      if (!span.isRecording()) return result;
       return result.then(
         () => span.end(),
         (error: unknown) => {
