@@ -420,6 +420,40 @@ async function publishRaw(): Promise<Measurement> {
   }
 }
 
+/** The raw client writing what brokerkit stores per event: topic, id, content type and time fields. */
+async function publishRawFields(): Promise<Measurement> {
+  const s = name('p');
+  const redis = await raw();
+  try {
+    const body = Buffer.from(payload1k);
+    let n = 0;
+    const start = performance.now();
+    await pipelined(EVENTS, WINDOW, () =>
+      redis.xadd(
+        s,
+        'MAXLEN',
+        '~',
+        '100000',
+        '*',
+        'topic',
+        `${s}.x`,
+        'id',
+        `raw-${process.pid}-${n++}`,
+        'type',
+        'application/octet-stream',
+        'time',
+        String(Date.now()),
+        'body',
+        body,
+      ),
+    );
+    const ms = elapsedMs(start);
+    return { messages: EVENTS, perSecond: (EVENTS / ms) * 1000 };
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function sendBrokerkit(): Promise<Measurement> {
   const q = name('s');
   return withBroker(async (broker) => {
@@ -499,7 +533,7 @@ const sends = interleaved({
   brokerkit: sendBrokerkit,
   bullmq: addBullmq,
 });
-const publishes = interleaved({ raw: publishRaw, brokerkit: publishBrokerkit });
+const publishes = interleaved({ raw: publishRaw, fields: publishRawFields, brokerkit: publishBrokerkit });
 const groups = interleaved({ raw: queueRaw, brokerkit: groupBrokerkit });
 
 const WQ = 'redis work queue 1KiB, send→handler (64 at once)';
@@ -534,7 +568,21 @@ export const scenarios: Scenario[] = [
   { suite: 'redis', workload: SEND, subject: 'brokerkit', baseline: RAW, run: sends.brokerkit! },
   { suite: 'redis', workload: SEND, subject: `${BULLMQ} (Queue.add)`, baseline: RAW, run: sends.bullmq! },
   { suite: 'redis', workload: PUB, subject: RAW, run: publishes.raw! },
+  {
+    suite: 'redis',
+    workload: PUB,
+    subject: 'ioredis (raw, same fields)',
+    baseline: RAW,
+    run: publishes.fields!,
+  },
   { suite: 'redis', workload: PUB, subject: 'brokerkit', baseline: RAW, run: publishes.brokerkit! },
+  {
+    suite: 'redis',
+    workload: PUB,
+    subject: 'brokerkit vs raw, same fields',
+    baseline: 'ioredis (raw, same fields)',
+    run: publishes.brokerkit!,
+  },
   { suite: 'redis', workload: GROUP, subject: RAW, run: groups.raw! },
   { suite: 'redis', workload: GROUP, subject: 'brokerkit', baseline: RAW, run: groups.brokerkit! },
 ];
