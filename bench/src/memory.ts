@@ -4,6 +4,7 @@
  */
 import { connect } from '@brokerkit/core';
 import { resetMemoryBroker } from '@brokerkit/memory';
+import { metrics } from '@brokerkit/metrics';
 import { latencySummary, pipelined, until, type Measurement, type Scenario } from './harness.js';
 
 const MESSAGES = 200_000;
@@ -95,6 +96,96 @@ function latency(): Promise<Measurement> {
   });
 }
 
+/** CPU µs per message (or delivery) since `cpu` was taken with `process.cpuUsage()`. */
+function cpuUsPer(cpu: NodeJS.CpuUsage, count: number): number {
+  const used = process.cpuUsage(cpu);
+  return (used.user + used.system) / count;
+}
+
+/**
+ * issue #14's first memory goal: `{ i }` objects (JSON) to one ephemeral handler, window 1000.
+ * CPU per message is printed too: on a loaded machine it is steadier than the wall-clock rate.
+ */
+function jsonToEphemeral(): Promise<Measurement> {
+  return withBroker(async (broker) => {
+    let handled = 0;
+    await broker.subscribe('bench.>', () => void handled++);
+    const start = performance.now();
+    const cpu = process.cpuUsage();
+    await pipelined(MESSAGES, WINDOW, (i) => broker.publish('bench.order', { i }));
+    await until(() => handled, MESSAGES);
+    const seconds = (performance.now() - start) / 1000;
+    const us = cpuUsPer(cpu, MESSAGES);
+    return {
+      messages: MESSAGES,
+      perSecond: MESSAGES / seconds,
+      notes: `${us.toFixed(2)} CPU µs/msg (${Math.round(1e6 / us).toLocaleString('en-US')} msg per CPU-s)`,
+    };
+  });
+}
+
+const FAN_OUT_BYTES = 256;
+
+/** issue #14's second memory goal: one 256 B Buffer to `subscribers` ephemeral subscribers, deliveries/s. */
+function bufferFanOut(subscribers: number): () => Promise<Measurement> {
+  return () =>
+    withBroker(async (broker) => {
+      let delivered = 0;
+      for (let i = 0; i < subscribers; i++) await broker.subscribe('bench.*', () => void delivered++);
+      const payload = Buffer.alloc(FAN_OUT_BYTES, 7);
+      const total = MESSAGES * subscribers;
+      const start = performance.now();
+      const cpu = process.cpuUsage();
+      await pipelined(MESSAGES, WINDOW, () => broker.publish('bench.blob', payload));
+      await until(() => delivered, total);
+      const seconds = (performance.now() - start) / 1000;
+      const us = cpuUsPer(cpu, total);
+      return {
+        messages: total,
+        perSecond: total / seconds,
+        notes: `deliveries/s, ${subscribers} subscribers, ${FAN_OUT_BYTES} B Buffer; ${us.toFixed(2)} CPU µs/delivery (${Math.round(1e6 / us).toLocaleString('en-US')} per CPU-s)`,
+      };
+    });
+}
+
+const METRICS_ROUNDS = 5;
+
+/** One publish → group handler run of `count` messages; CPU µs per message. */
+function groupRunCpu(withMetrics: boolean, count: number): Promise<number> {
+  return withBroker(async (broker) => {
+    if (withMetrics) broker.use(metrics({ defaultMetrics: false }));
+    let handled = 0;
+    await broker.subscribe('bench.>', () => void handled++, { group: 'bench-metrics' });
+    const cpu = process.cpuUsage();
+    await pipelined(count, WINDOW, (i) => broker.publish('bench.order', { i }));
+    await until(() => handled, count);
+    return cpuUsPer(cpu, count);
+  });
+}
+
+/**
+ * issue #14's third memory goal: the metrics middleware's cost by CPU time, the two variants
+ * interleaved round by round (so load changes hit both alike), best round of each. The ratio is
+ * CPU without metrics / CPU with them: 1.0 = free.
+ */
+async function metricsCpuRatio(): Promise<Measurement> {
+  const without: number[] = [];
+  const with_: number[] = [];
+  await groupRunCpu(true, 20_000); // warm both paths up before measuring
+  await groupRunCpu(false, 20_000);
+  for (let round = 0; round < METRICS_ROUNDS; round++) {
+    without.push(await groupRunCpu(false, MESSAGES));
+    with_.push(await groupRunCpu(true, MESSAGES));
+  }
+  const bare = Math.min(...without);
+  const metered = Math.min(...with_);
+  return {
+    messages: MESSAGES * METRICS_ROUNDS * 2,
+    perSecond: 1e6 / metered,
+    notes: `CPU ratio ${(bare / metered).toFixed(2)} (no metrics / metrics): ${bare.toFixed(2)} vs ${metered.toFixed(2)} CPU µs/msg, best of ${METRICS_ROUNDS} interleaved; msg/s here = per CPU-second with metrics`,
+  };
+}
+
 /** Scenarios of this suite. */
 export const scenarios: Scenario[] = [
   {
@@ -104,6 +195,30 @@ export const scenarios: Scenario[] = [
     run: publishToHandler,
   },
   { suite: 'memory', workload: 'memory fan-out ×3 (ephemeral)', subject: 'brokerkit', run: fanOut3 },
+  {
+    suite: 'memory',
+    workload: 'memory publish { i } → ephemeral handler, window 1000',
+    subject: 'brokerkit',
+    run: jsonToEphemeral,
+  },
+  {
+    suite: 'memory',
+    workload: 'memory fan-out ×5, 256 B Buffer',
+    subject: 'brokerkit',
+    run: bufferFanOut(5),
+  },
+  {
+    suite: 'memory',
+    workload: 'memory fan-out ×10, 256 B Buffer',
+    subject: 'brokerkit',
+    run: bufferFanOut(10),
+  },
+  {
+    suite: 'memory',
+    workload: 'memory metrics middleware, CPU per message (group)',
+    subject: 'brokerkit + metrics()',
+    run: metricsCpuRatio,
+  },
   { suite: 'memory', workload: 'memory work queue, concurrency 16', subject: 'brokerkit', run: workQueue16 },
   { suite: 'memory', workload: 'memory publish→handler latency', subject: 'brokerkit', run: latency },
 ];

@@ -21,8 +21,11 @@ import type { DeliveryOutcome, RawDelivery } from './types.js';
 export interface DeliveryLoopOptions<T, C = undefined, O = DeliveryOutcome> {
   /** Deliveries running at once. */
   readonly concurrency: number;
-  /** The subscription's dispatcher (core's `createDispatcher`), or a responder's `AnswerFn`. */
-  readonly deliver: (delivery: RawDelivery) => Promise<O>;
+  /**
+   * The subscription's dispatcher (core's `createDispatcher`), or a responder's `AnswerFn`. A
+   * plain (non-promise) result is settled at once, without waiting for a microtask.
+   */
+  readonly deliver: (delivery: RawDelivery) => Promise<O> | O;
   /**
    * The delivery core decides on, or `undefined` when the adapter settled the item itself (a
    * message meant for someone else, a delay not yet over): its slot frees at once.
@@ -38,6 +41,12 @@ export interface DeliveryLoopOptions<T, C = undefined, O = DeliveryOutcome> {
   onFree?(): void;
 }
 
+function isThenable<O>(value: Promise<O> | O): value is Promise<O> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
 /** See the module comment. */
 export class DeliveryLoop<T, C = undefined, O = DeliveryOutcome> {
   #running = 0;
@@ -46,6 +55,11 @@ export class DeliveryLoop<T, C = undefined, O = DeliveryOutcome> {
   #waiting: unknown[] = [];
   #head = 0;
   #idleWaiters: Array<() => void> = [];
+  /**
+   * True while deliveries are being started: one settled synchronously frees its slot, and the
+   * running loop starts the next one instead of a nested `#pump` (no recursion per backlog item).
+   */
+  #pumping = false;
   readonly #o: DeliveryLoopOptions<T, C, O>;
 
   constructor(options: DeliveryLoopOptions<T, C, O>) {
@@ -69,8 +83,21 @@ export class DeliveryLoop<T, C = undefined, O = DeliveryOutcome> {
 
   /** Take one delivery: it starts now when a slot is free, else waits its turn. */
   push(item: T, context: C): void {
-    if (this.#running < this.#o.concurrency && this.#head === this.#waiting.length && !this.#stopped) {
-      this.#start(item, context);
+    if (
+      this.#running < this.#o.concurrency &&
+      this.#head === this.#waiting.length &&
+      !this.#stopped &&
+      !this.#pumping
+    ) {
+      // Start it without the waiting list; what a synchronous settle makes startable (a push
+      // from `onFree`) waits for the loop below rather than nesting a call per delivery.
+      this.#pumping = true;
+      try {
+        this.#start(item, context);
+        this.#startWaiting();
+      } finally {
+        this.#pumping = false;
+      }
       return;
     }
     this.#waiting.push(item, context);
@@ -109,6 +136,16 @@ export class DeliveryLoop<T, C = undefined, O = DeliveryOutcome> {
   }
 
   #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      this.#startWaiting();
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #startWaiting(): void {
     const limit = this.#o.concurrency;
     while (this.#running < limit && !this.#stopped && this.#head < this.#waiting.length) {
       const w = this.#waiting;
@@ -129,13 +166,17 @@ export class DeliveryLoop<T, C = undefined, O = DeliveryOutcome> {
     }
   }
 
-  // Plain callbacks rather than async functions: one promise per delivery (the dispatcher's).
+  // Plain callbacks rather than async functions: at most one promise per delivery (the
+  // dispatcher's), none when it decided synchronously (a synchronous handler).
   #start(item: T, context: C): void {
     this.#running++;
     let delivery: RawDelivery | undefined;
+    let result: Promise<O> | O | undefined;
     try {
       delivery = this.#o.toDelivery(item, context);
+      if (delivery !== undefined) result = this.#o.deliver(delivery);
     } catch (error) {
+      // A throwing toDelivery, or a deliver that throws instead of rejecting: not settled.
       this.#failed(item, context, error);
       return;
     }
@@ -143,11 +184,15 @@ export class DeliveryLoop<T, C = undefined, O = DeliveryOutcome> {
       this.#free();
       return;
     }
-    const delivered = delivery;
-    this.#o.deliver(delivered).then(
-      (outcome) => this.#settle(item, context, outcome, delivered),
-      (error: unknown) => this.#failed(item, context, error),
-    );
+    if (isThenable(result)) {
+      const delivered = delivery;
+      result.then(
+        (outcome) => this.#settle(item, context, outcome, delivered),
+        (error: unknown) => this.#failed(item, context, error),
+      );
+      return;
+    }
+    this.#settle(item, context, result as O, delivery);
   }
 
   #settle(item: T, context: C, outcome: O, delivery: RawDelivery): void {

@@ -41,6 +41,9 @@ export class QueueConsumer {
   onFree: (() => void) | undefined;
 }
 
+/** Deliveries one drain starts before it yields to the event loop (`setImmediate`). */
+const DRAIN_BATCH = 1024;
+
 /** `ephemeral` queues belong to one subscription and are never listed or inspected. */
 export type MemoryQueueKind = QueueKind | 'ephemeral';
 
@@ -56,6 +59,8 @@ export class MemoryQueue {
   readonly #timers = new Set<NodeJS.Timeout>();
   #next = 0;
   #scheduled = false;
+  /** True while `#drain` hands out messages: a slot freed meanwhile is filled by that same loop. */
+  #draining = false;
   readonly #pump = () => {
     this.#scheduled = false;
     this.#drain();
@@ -98,8 +103,11 @@ export class MemoryQueue {
     this.#schedule();
   }
 
+  // A slot frees only when a delivery settles, which is never inside the `publish` that queued a
+  // message (those dispatch on a microtask), so the next message can start right here: no
+  // microtask per delivery. Inside `#drain` (a synchronous settle) its own loop goes on.
   readonly #onFree = () => {
-    if (this.ready.length > 0) this.#schedule();
+    if (!this.#draining && this.ready.length > 0) this.#drain();
   };
 
   /** Stop handing `consumer` messages; resolves once its running handlers have settled. */
@@ -133,10 +141,23 @@ export class MemoryQueue {
   }
 
   #drain(): void {
-    while (this.ready.length > 0) {
-      const consumer = this.#freeConsumer();
-      if (consumer === undefined) return;
-      this.#dispatch(consumer, this.ready.shift()!);
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      let budget = DRAIN_BATCH;
+      while (this.ready.length > 0) {
+        if (budget-- === 0) {
+          // Synchronous handlers can empty a long backlog in one go: let timers and I/O in.
+          this.#scheduled = true;
+          setImmediate(this.#pump);
+          return;
+        }
+        const consumer = this.#freeConsumer();
+        if (consumer === undefined) return;
+        this.#dispatch(consumer, this.ready.shift()!);
+      }
+    } finally {
+      this.#draining = false;
     }
   }
 

@@ -37,6 +37,9 @@ function toStored(message: OutgoingMessage, bodyIsFresh: boolean): StoredMessage
   };
 }
 
+/** What `publish` and `send` resolve with: nothing to wait for once the message is queued. */
+const ENQUEUED: Promise<void> = Promise.resolve();
+
 /** Detach a consumer from its queue on close; ephemeral queues go away with their subscription. */
 class MemorySubscription implements TransportSubscription {
   #closing: Promise<void> | undefined;
@@ -77,14 +80,26 @@ export class MemoryTransport implements Transport {
     this.requestReply = new MemoryRequestReply(broker, report);
   }
 
-  async publish(message: OutgoingMessage, _options: TransportPublishOptions): Promise<void> {
-    this.#checkSize(message);
-    this.broker.publish(toStored(message, this.codecBodiesAreFresh));
+  // Not `async`: enqueueing is done when the call returns, so every publish can share one
+  // resolved promise instead of making its own; failures still arrive as rejections.
+  publish(message: OutgoingMessage, _options: TransportPublishOptions): Promise<void> {
+    try {
+      this.#checkSize(message);
+      this.broker.publish(toStored(message, this.codecBodiesAreFresh));
+      return ENQUEUED;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async send(message: OutgoingMessage, options: TransportPublishOptions): Promise<void> {
-    this.#checkSize(message);
-    this.broker.send(toStored(message, this.codecBodiesAreFresh), options.delayMs);
+  send(message: OutgoingMessage, options: TransportPublishOptions): Promise<void> {
+    try {
+      this.#checkSize(message);
+      this.broker.send(toStored(message, this.codecBodiesAreFresh), options.delayMs);
+      return ENQUEUED;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async subscribe(spec: SubscriptionSpec, deliver: DeliverFn): Promise<TransportSubscription> {
