@@ -217,7 +217,10 @@ async function acmSubject(queue: string, routingKey: string): Promise<Subject> {
   await ch.waitForConnect();
   return {
     publish: (i, _confirm, pad = PAD) =>
-      ch.publish(EXCHANGE, routingKey, payload(i, pad), { persistent: true, contentType: 'application/json' }),
+      ch.publish(EXCHANGE, routingKey, payload(i, pad), {
+        persistent: true,
+        contentType: 'application/json',
+      }),
     async consume(onMessage) {
       await ch.consume(
         queue,

@@ -42,7 +42,8 @@ export function newMessageId(): string {
   let ms = Date.now();
   if (ms > lastMs) {
     const at = randomBytes(4);
-    sequence = ((pool[at]! << 17) | (pool[at + 1]! << 9) | (pool[at + 2]! << 1) | (pool[at + 3]! >>> 7)) & 0x1ffffff;
+    sequence =
+      ((pool[at]! << 17) | (pool[at + 1]! << 9) | (pool[at + 2]! << 1) | (pool[at + 3]! >>> 7)) & 0x1ffffff;
     lastMs = ms;
   } else {
     // Same millisecond (or the clock went back): count on; an overflow (2^25 ids in one
@@ -97,7 +98,12 @@ function hexValue(c: number): number {
  */
 export function messageIdTime(id: string | undefined): number | undefined {
   if (id === undefined || id.length !== 36) return undefined;
-  if (id.charCodeAt(8) !== 45 || id.charCodeAt(13) !== 45 || id.charCodeAt(18) !== 45 || id.charCodeAt(23) !== 45)
+  if (
+    id.charCodeAt(8) !== 45 ||
+    id.charCodeAt(13) !== 45 ||
+    id.charCodeAt(18) !== 45 ||
+    id.charCodeAt(23) !== 45
+  )
     return undefined;
   if (id.charCodeAt(14) !== 55 /* 7 */) return undefined;
   const variant = hexValue(id.charCodeAt(19));

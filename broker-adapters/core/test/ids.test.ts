@@ -34,7 +34,11 @@ t.test("an id's time never runs ahead of the clock, also past 4096 ids in one mi
     const ms = messageIdTime(id)!;
     if (ms > now) ahead++;
     if (ms === lastMs) perMs++;
-    else ((most = Math.max(most, perMs)), (perMs = 1), (lastMs = ms));
+    else {
+      most = Math.max(most, perMs);
+      perMs = 1;
+      lastMs = ms;
+    }
   }
   t.equal(ahead, 0, `no id ahead of Date.now() (up to ${Math.max(most, perMs)} ids in one millisecond)`);
 });

@@ -56,7 +56,10 @@ t.test('an own id carries the publish time: no time header, the time read back f
   // A user id, or an own id with another time: the explicit header, which wins on reading.
   const other: OutgoingMessage = { ...own, timestamp: new Date(ms + 5) };
   t.equal(parseHeaderBlock(encoded(outgoingHeaders(other))).timestamp?.getTime(), ms + 5);
-  t.match(Buffer.from(encoded(outgoingHeaders(message))).toString('utf8'), /x-brokerkit-timestamp: 1700000000123/);
+  t.match(
+    Buffer.from(encoded(outgoingHeaders(message))).toString('utf8'),
+    /x-brokerkit-timestamp: 1700000000123/,
+  );
   // A foreign publisher: no id, no time; or a foreign non-v7 id.
   t.equal(parseHeaderBlock(Buffer.from('NATS/1.0\r\nNats-Msg-Id: abc\r\n\r\n')).timestamp, undefined);
 });

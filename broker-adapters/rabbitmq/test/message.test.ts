@@ -49,7 +49,9 @@ t.test('a user messageId keeps the millisecond header', async (t) => {
   const at = new Date(1_700_000_000_123);
   const p = publishProperties(outgoing('order-42', at), false);
   t.same(p.headers, { [PUBLISHED_AT_HEADER]: '1700000000123' });
-  const back = toRawDelivery(delivered({ messageId: 'order-42', timestamp: p.timestamp, headers: p.headers }));
+  const back = toRawDelivery(
+    delivered({ messageId: 'order-42', timestamp: p.timestamp, headers: p.headers }),
+  );
   t.equal(back.timestamp?.getTime(), at.getTime());
   // A v7 id of the user's whose time is not the publish time: the header says the publish time.
   const old = '018f3c4e-2b7a-7def-8abc-0123456789ab';
@@ -76,45 +78,51 @@ if (await requireService(t, 'RabbitMQ', RABBIT_HOST, RABBIT_PORT)) {
   const raw = await RawRabbit.open();
   t.teardown(() => raw.close());
 
-  t.test('a foreign consumer sees a valid message id and publish time; brokerkit the millisecond', async (t) => {
-    const broker = await connect(RABBIT_URL);
-    t.teardown(() => broker.close());
-    const queue = uniqueName('wire');
-    t.teardown(() => raw.channel((c) => c.deleteQueue(queue)).catch(() => {}));
-    const before = Date.now();
-    await broker.send(queue, { n: 1 });
-    await broker.send(queue, { n: 2 }, { headers: { trace: 'abc' } });
-    const got: AmqpMessage[] = [];
-    await raw.channel(async (c) => {
-      for (let i = 0; i < 2; i++) {
-        let m: AmqpMessage | false = false;
-        await waitFor(async () => (m = await c.get(queue, { noAck: true })) !== false);
-        got.push(m as unknown as AmqpMessage);
+  t.test(
+    'a foreign consumer sees a valid message id and publish time; brokerkit the millisecond',
+    async (t) => {
+      const broker = await connect(RABBIT_URL);
+      t.teardown(() => broker.close());
+      const queue = uniqueName('wire');
+      t.teardown(() => raw.channel((c) => c.deleteQueue(queue)).catch(() => {}));
+      const before = Date.now();
+      await broker.send(queue, { n: 1 });
+      await broker.send(queue, { n: 2 }, { headers: { trace: 'abc' } });
+      const got: AmqpMessage[] = [];
+      await raw.channel(async (c) => {
+        for (let i = 0; i < 2; i++) {
+          let m: AmqpMessage | false = false;
+          await waitFor(async () => (m = await c.get(queue, { noAck: true })) !== false);
+          got.push(m as unknown as AmqpMessage);
+        }
+      });
+      const after = Date.now();
+      for (const m of got) {
+        const p = m.properties;
+        const ms = messageIdTime(p.messageId as string);
+        t.ok(ms !== undefined && ms >= before && ms <= after, 'message_id is a UUID v7 of the publish time');
+        t.equal(p.timestamp, Math.floor(ms! / 1000), 'AMQP timestamp: the same second');
+        t.equal(p.contentType, 'application/json');
+        t.equal(p.deliveryMode, 2);
       }
-    });
-    const after = Date.now();
-    for (const m of got) {
-      const p = m.properties;
-      const ms = messageIdTime(p.messageId as string);
-      t.ok(ms !== undefined && ms >= before && ms <= after, 'message_id is a UUID v7 of the publish time');
-      t.equal(p.timestamp, Math.floor(ms! / 1000), 'AMQP timestamp: the same second');
-      t.equal(p.contentType, 'application/json');
-      t.equal(p.deliveryMode, 2);
-    }
-    t.same(got[0]!.properties.headers ?? {}, {}, 'no headers without user headers');
-    t.same(got[1]!.properties.headers, { trace: 'abc' }, 'the user headers only');
+      t.same(got[0]!.properties.headers ?? {}, {}, 'no headers without user headers');
+      t.same(got[1]!.properties.headers, { trace: 'abc' }, 'the user headers only');
 
-    // And brokerkit reads its own messages back with millisecond timestamps.
-    const seen: Message[] = [];
-    await broker.consume(queue, (m) => void seen.push(m));
-    await broker.send(queue, { n: 3 });
-    await broker.send(queue, { n: 4 }, { messageId: 'user-id-1' });
-    await waitFor(() => seen.length === 2);
-    t.equal(seen[0]!.timestamp.getTime(), messageIdTime(seen[0]!.id), 'timestamp from the id');
-    t.equal(seen[1]!.id, 'user-id-1');
-    t.ok(seen[1]!.timestamp.getTime() >= before && seen[1]!.timestamp.getTime() <= Date.now(), 'user id: header time');
-    t.same(seen[1]!.headers, {}, 'no bookkeeping headers reach the handler');
-  });
+      // And brokerkit reads its own messages back with millisecond timestamps.
+      const seen: Message[] = [];
+      await broker.consume(queue, (m) => void seen.push(m));
+      await broker.send(queue, { n: 3 });
+      await broker.send(queue, { n: 4 }, { messageId: 'user-id-1' });
+      await waitFor(() => seen.length === 2);
+      t.equal(seen[0]!.timestamp.getTime(), messageIdTime(seen[0]!.id), 'timestamp from the id');
+      t.equal(seen[1]!.id, 'user-id-1');
+      t.ok(
+        seen[1]!.timestamp.getTime() >= before && seen[1]!.timestamp.getTime() <= Date.now(),
+        'user id: header time',
+      );
+      t.same(seen[1]!.headers, {}, 'no bookkeeping headers reach the handler');
+    },
+  );
 
   t.test('a foreign publisher without a millisecond header: AMQP seconds or nothing', async (t) => {
     const broker = await connect(RABBIT_URL);
