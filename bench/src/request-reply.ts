@@ -215,7 +215,6 @@ class RawAmqpRequester {
               expiration: String(TIMEOUT_MS),
               messageId: `raw-${process.pid}-${id}`,
               timestamp: Math.floor(Date.now() / 1000),
-              headers: { 'x-brokerkit-ts': String(Date.now()) },
             }
           : properties,
       );
@@ -268,7 +267,6 @@ async function amqpRaw(total: number, window: number, sameProperties: boolean): 
               persistent: false,
               messageId: `raw-reply-${properties.correlationId}`,
               timestamp: Math.floor(Date.now() / 1000),
-              headers: { 'x-brokerkit-ts': String(Date.now()) },
             }
           : properties,
       );

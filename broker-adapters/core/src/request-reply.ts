@@ -20,7 +20,7 @@ import {
   toError,
 } from './errors.js';
 import { HEADER, copyUserHeaders, userHeaders } from './headers.js';
-import { newMessageId } from './ids.js';
+import { messageIdTime, newMessageId } from './ids.js';
 import { validateGroupName, validatePattern, validateTopic } from './names.js';
 import { assertKnownKeys, integerOption } from './option-checks.js';
 import type {
@@ -156,14 +156,15 @@ export class RequestReply {
         `request of ${encoded.body.byteLength} bytes exceeds maxPayloadBytes ${this.#o.maxPayloadBytes}`,
       );
     }
+    const id = newMessageId();
     return {
-      id: newMessageId(),
+      id,
       destination: topic,
       data,
       body: encoded.body,
       contentType: encoded.contentType,
       headers,
-      timestamp: new Date(),
+      timestamp: new Date(messageIdTime(id)!), // the id's own millisecond: no separate time header
     };
   }
 }
@@ -221,14 +222,15 @@ export function errorReply(error: Error, destination: string): OutgoingMessage {
     name: error.name,
   };
   if (typeof code === 'string' || typeof code === 'number') details.code = String(code);
+  const id = newMessageId();
   return {
-    id: newMessageId(),
+    id,
     destination,
     data: details,
     body: encoder.encode(JSON.stringify(details)),
     contentType: JSON_TYPE,
     headers: ERROR_HEADERS,
-    timestamp: new Date(),
+    timestamp: new Date(messageIdTime(id)!),
   };
 }
 
@@ -263,14 +265,15 @@ function createAnswer(options: AnswerOptions): AnswerFn {
         `reply of ${encoded.body.byteLength} bytes exceeds maxPayloadBytes ${maxPayloadBytes}`,
       );
     }
+    const id = newMessageId();
     return {
-      id: newMessageId(),
+      id,
       destination: topic,
       data: value,
       body: encoded.body,
       contentType: encoded.contentType,
       headers: NO_HEADERS,
-      timestamp: new Date(),
+      timestamp: new Date(messageIdTime(id)!),
     };
   }
 

@@ -206,7 +206,7 @@ export class RabbitInspector implements QueueInspector {
         body: message.content,
         headers,
         contentType: message.properties.contentType as string | undefined,
-        timestamp: publishedAt(headers, message.properties.timestamp),
+        timestamp: publishedAt(headers, message.properties.timestamp, message.properties.messageId),
         topic: headers['x-brokerkit-origin'] ?? queue,
       },
       this.codec,
