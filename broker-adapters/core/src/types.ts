@@ -574,7 +574,7 @@ export interface Transport {
   readonly inspector?: QueueInspector;
   /** How CloudEvents attributes map onto this broker's headers. Default `ce-headers`. */
   readonly cloudEventsBinding?: CloudEventsBinding;
-  /** Request/reply, where the adapter supports it (memory, RabbitMQ and NATS do; else `BK_UNSUPPORTED`). */
+  /** Request/reply, where the adapter supports it (every built-in adapter does; else `BK_UNSUPPORTED`). */
   readonly requestReply?: RequestReplyTransport;
   publish(message: OutgoingMessage, options: TransportPublishOptions): Promise<void>;
   send(message: OutgoingMessage, options: TransportPublishOptions): Promise<void>;
