@@ -2,7 +2,7 @@
  * NATS on the loopback 3-node JetStream cluster of `scripts/cluster.sh` (start it first:
  * `bash scripts/cluster.sh start nats`; without it these scenarios are skipped): brokerkit, given
  * the cluster's URL list (so its streams get 3 replicas), against raw nats.js on the same cluster
- * with a stream of the same kind (interest retention, file storage, 3 replicas), rounds
+ * with a stream of the same kind (limits retention with a 7-day max_age, file storage, 3 replicas), rounds
  * interleaved, best round of each kept.
  *
  * Both sides connect through the whole URL list, so each lands on a node at random, and each
@@ -10,7 +10,7 @@
  * hop. Interleaving and best-of-rounds keep that from deciding the ratio.
  */
 import { readFileSync } from 'node:fs';
-import { connect as natsConnect } from '@nats-io/transport-node';
+import { connect as natsConnect, nanos } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
@@ -74,7 +74,9 @@ async function rawEventStream(jsm: JetStreamManager, t: string): Promise<string>
   await jsm.streams.add({
     name,
     subjects: [t, `${t}.>`],
-    retention: RetentionPolicy.Interest,
+    // What the adapter declares on a replicated event stream (docs/architecture.md#clusters).
+    retention: RetentionPolicy.Limits,
+    max_age: nanos(7 * 24 * 60 * 60 * 1000),
     storage: StorageType.File,
     num_replicas: 3,
   });
