@@ -105,7 +105,50 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
     return middleware[index]!.handle!(context, () => runHandle(middleware, context, next));
   }
 
-  return async function deliver(raw: RawDelivery): Promise<DeliveryOutcome> {
+  /** Settled hooks and the discard report: the end of every delivery, sync or not. */
+  function finish(
+    message: Message,
+    middleware: readonly Middleware[],
+    context: HandleContext | undefined,
+    outcome: DeliveryOutcome,
+    handlerMs: number | undefined,
+  ): DeliveryOutcome {
+    if (context !== undefined) {
+      for (let i = 0; i < middleware.length; i++) {
+        const settled = middleware[i]!.settled;
+        if (!settled) continue;
+        try {
+          settled.call(middleware[i], context, outcome, handlerMs);
+        } catch {
+          // A faulty observer must not change what happens to the message.
+        }
+      }
+    }
+    if (outcome.kind === 'discarded') options.onDiscarded(outcome.error, message);
+    return outcome;
+  }
+
+  /** The handler (or a `handle` hook chain) returned a promise: wait for it, then finish. */
+  async function finishLater(
+    pending: PromiseLike<unknown>,
+    message: Message,
+    middleware: readonly Middleware[],
+    context: HandleContext | undefined,
+    start: number,
+  ): Promise<DeliveryOutcome> {
+    let outcome: DeliveryOutcome;
+    try {
+      await pending;
+      outcome = ACK;
+    } catch (thrown) {
+      outcome = failed(toError(thrown), message);
+    }
+    return finish(message, middleware, context, outcome, context && performance.now() - start);
+  }
+
+  // Not `async`: a synchronous handler (and settled-only middleware such as metrics) is decided
+  // at once, so the DeliveryLoop settles it without a promise or a microtask per delivery.
+  return function deliver(raw: RawDelivery): DeliveryOutcome | Promise<DeliveryOutcome> {
     // One check per delivery: an SDK may register a TracerProvider after subscribing.
     const middleware =
       tracedMiddleware !== undefined && tracingActive() ? tracedMiddleware : options.middleware;
@@ -134,52 +177,22 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
       contentType,
       cloudEvent,
     };
-    let outcome: DeliveryOutcome;
-    if (middleware.length === 0) {
-      // The common case without middleware: call the handler directly, and only await what it
-      // returns when it is a promise (a synchronous handler costs no extra microtask).
-      if (decodeError) outcome = failed(decodeError, message);
-      else {
-        try {
-          const result = handler(message);
-          if (result !== undefined) await result;
-          outcome = ACK;
-        } catch (thrown) {
-          outcome = failed(toError(thrown), message);
-        }
-      }
-      if (outcome.kind === 'discarded') options.onDiscarded(outcome.error, message);
-      return outcome;
+    const context: HandleContext | undefined =
+      middleware.length === 0 ? undefined : { kind, destination, group, message };
+    if (decodeError) return finish(message, middleware, context, failed(decodeError, message), undefined);
+    const start = context === undefined ? 0 : performance.now();
+    let result: unknown;
+    try {
+      result =
+        context !== undefined && hasHandleHook(middleware)
+          ? runHandle(middleware, context, 0)
+          : handler(message);
+    } catch (thrown) {
+      const outcome = failed(toError(thrown), message);
+      return finish(message, middleware, context, outcome, context && performance.now() - start);
     }
-
-    const context: HandleContext = { kind, destination, group, message };
-    let handlerMs: number | undefined;
-    if (decodeError) {
-      outcome = failed(decodeError, message);
-    } else {
-      const start = performance.now();
-      try {
-        if (hasHandleHook(middleware)) await runHandle(middleware, context, 0);
-        else {
-          const result = handler(message);
-          if (result !== undefined) await result;
-        }
-        outcome = ACK;
-      } catch (thrown) {
-        outcome = failed(toError(thrown), message);
-      }
-      handlerMs = performance.now() - start;
-    }
-    for (let i = 0; i < middleware.length; i++) {
-      const settled = middleware[i]!.settled;
-      if (!settled) continue;
-      try {
-        settled.call(middleware[i], context, outcome, handlerMs);
-      } catch {
-        // A faulty observer must not change what happens to the message.
-      }
-    }
-    if (outcome.kind === 'discarded') options.onDiscarded(outcome.error, message);
-    return outcome;
+    if (result !== undefined && typeof (result as PromiseLike<unknown>).then === 'function')
+      return finishLater(result as PromiseLike<unknown>, message, middleware, context, start);
+    return finish(message, middleware, context, ACK, context && performance.now() - start);
   };
 }

@@ -489,7 +489,8 @@ export interface RawDelivery {
  * Runs middleware, decoding, the handler and the retry policy for one delivery and tells the
  * adapter what to do. Never rejects.
  */
-export type DeliverFn = (delivery: RawDelivery) => Promise<DeliveryOutcome>;
+/** A synchronous handler is decided at once: the outcome itself, not a promise of it. */
+export type DeliverFn = (delivery: RawDelivery) => Promise<DeliveryOutcome> | DeliveryOutcome;
 
 /** A group or ephemeral subscription as the adapter receives it (names already validated). */
 export interface SubscriptionSpec {
