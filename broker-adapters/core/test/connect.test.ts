@@ -142,6 +142,29 @@ t.test('status changes from the transport become events', async (t) => {
   t.same(events, ['disconnected', 'reconnected', 'error:boom']);
 });
 
+t.test("'blocked' is a status of its own: blocked → ready is no reconnection", async (t) => {
+  const box: { hooks?: TransportHooks } = {};
+  registerAdapter('rec4b', recordingFactory([], box));
+  const broker = await connect('rec4b://');
+  t.teardown(() => broker.close());
+  const events: string[] = [];
+  broker.on('status', (s) => events.push(`status:${s}`));
+  broker.on('disconnected', () => events.push('disconnected'));
+  broker.on('reconnected', () => events.push('reconnected'));
+  box.hooks!.status('blocked', new Error('memory alarm'));
+  t.equal(broker.status, 'blocked');
+  box.hooks!.status('ready');
+  t.same(events, ['status:blocked', 'status:ready'], 'an alarm and its end: two status events, nothing else');
+  events.length = 0;
+  box.hooks!.status('reconnecting', new Error('lost'));
+  box.hooks!.status('blocked', new Error('alarm on the new node'));
+  t.same(
+    events,
+    ['status:reconnecting', 'disconnected', 'status:blocked', 'reconnected'],
+    'back on a node that blocks is a reconnection',
+  );
+});
+
 t.test('await using closes the broker', async (t) => {
   registerAdapter('rec5', recordingFactory([]));
   let held: { status: string } | undefined;
