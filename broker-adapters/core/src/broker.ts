@@ -9,9 +9,9 @@ import { RequestReply } from './request-reply.js';
 import { writeCloudEvent } from './cloudevents.js';
 import { tracingActive, tracingMiddleware } from './tracing.js';
 import { assertKnownKeys, integerOption } from './option-checks.js';
-import { ClosedError, DiscardedError, PayloadTooLargeError, ValidationError } from './errors.js';
+import { ClosedError, DiscardedError, PayloadTooLargeError, ValidationError, toError } from './errors.js';
 import { copyUserHeaders as copyHeaders } from './headers.js';
-import { messageIdTime, newMessageId } from './ids.js';
+import { lastMessageIdTime, newMessageId } from './ids.js';
 import { validateGroupName, validatePattern, validateQueueName, validateTopic } from './names.js';
 import { resolveRetryPolicy } from './retry.js';
 import { resolveBrokerSettings } from './settings.js';
@@ -91,11 +91,17 @@ class ManagedBroker extends EventEmitter implements Broker {
   #closing: Promise<void> | undefined;
   readonly #subscriptions = new Set<ManagedSubscription>();
   readonly #middleware: Middleware[] = [];
+  /** `publish` hooks around publishes and sends: middleware with `publish` and no `published`. */
   readonly #publishHooks: Middleware[] = [];
+  /** `publish` hooks around requests: every middleware with `publish`. */
+  readonly #requestHooks: Middleware[] = [];
+  /** Middleware with `published`: told synchronously how each publish and send ended. */
+  readonly #observers: Middleware[] = [];
   /** Core's tracing middleware (undefined with `tracing: false`), and the chains it heads. */
   readonly #tracing: Middleware | undefined;
   readonly #tracedMiddleware: Middleware[] = [];
   readonly #tracedPublishHooks: Middleware[] = [];
+  readonly #tracedRequestHooks: Middleware[] = [];
   readonly #cloudEvents: CloudEventsDefaults | undefined;
   readonly #cloudEventsBinding: CloudEventsBinding;
   readonly #codec: Codec;
@@ -125,6 +131,7 @@ class ManagedBroker extends EventEmitter implements Broker {
       this.#tracing = tracingMiddleware(transport.adapter);
       this.#tracedMiddleware.push(this.#tracing);
       this.#tracedPublishHooks.push(this.#tracing);
+      this.#tracedRequestHooks.push(this.#tracing);
     }
     this.#defaultTransportOptions = Object.freeze({
       confirm: true,
@@ -137,7 +144,7 @@ class ManagedBroker extends EventEmitter implements Broker {
       codec: this.#codec,
       // Asked per request and per answer, as `#publish` does: an SDK may register after connect.
       middleware: () => (this.#tracing && tracingActive() ? this.#tracedMiddleware : this.#middleware),
-      publishHooks: () => (this.#tracing && tracingActive() ? this.#tracedPublishHooks : this.#publishHooks),
+      publishHooks: () => (this.#tracing && tracingActive() ? this.#tracedRequestHooks : this.#requestHooks),
       timeoutMs: settings.publishTimeoutMs,
       maxPayloadBytes: this.#maxPayloadBytes,
     });
@@ -193,10 +200,15 @@ class ManagedBroker extends EventEmitter implements Broker {
       throw new ValidationError('middleware must be an object with publish / handle / settled hooks');
     }
     this.#middleware.push(middleware);
-    if (middleware.publish) this.#publishHooks.push(middleware);
+    if (middleware.published) this.#observers.push(middleware);
+    // An observer's `publish` hook still wraps requests (their end is the reply, not a confirm).
+    const wrapsPublishes = middleware.publish !== undefined && middleware.published === undefined;
+    if (wrapsPublishes) this.#publishHooks.push(middleware);
+    if (middleware.publish) this.#requestHooks.push(middleware);
     if (this.#tracing) {
       this.#tracedMiddleware.push(middleware);
-      if (middleware.publish) this.#tracedPublishHooks.push(middleware);
+      if (wrapsPublishes) this.#tracedPublishHooks.push(middleware);
+      if (middleware.publish) this.#tracedRequestHooks.push(middleware);
     }
     middleware.attach?.(this);
     return this;
@@ -382,7 +394,7 @@ class ManagedBroker extends EventEmitter implements Broker {
       headers: copyHeaders(options?.headers),
       // brokerkit's own id carries the publish time: the timestamp is exactly that millisecond, so
       // adapters can leave out a separate time header (see `idCarriesTime`).
-      timestamp: new Date(messageId === undefined ? messageIdTime(id)! : Date.now()),
+      timestamp: new Date(messageId === undefined ? lastMessageIdTime() : Date.now()),
     };
     if (this.#cloudEvents !== undefined || options?.cloudEvent !== undefined) {
       writeCloudEvent(
@@ -404,14 +416,17 @@ class ManagedBroker extends EventEmitter implements Broker {
           };
     // One check per call: an SDK may register a TracerProvider after connect.
     const hooks = this.#tracing && tracingActive() ? this.#tracedPublishHooks : this.#publishHooks;
-    if (hooks.length === 0) {
+    const observed = this.#observers.length > 0;
+    if (hooks.length === 0 && !observed) {
       return kind === 'publish'
         ? this.transport.publish(message, transportOptions)
         : this.transport.send(message, transportOptions);
     }
     const context: PublishContext = { kind, message, confirm: transportOptions.confirm };
+    if (hooks.length === 0) return this.#observedCall(context, transportOptions);
     const run = (index: number): Promise<void> => {
       if (index === hooks.length) {
+        if (observed) return this.#observedCall(context, transportOptions);
         return kind === 'publish'
           ? this.transport.publish(message, transportOptions)
           : this.transport.send(message, transportOptions);
@@ -419,6 +434,58 @@ class ManagedBroker extends EventEmitter implements Broker {
       return hooks[index]!.publish!(context, () => run(index + 1));
     };
     return run(0);
+  }
+
+  /**
+   * The transport call, with `published` observers told how it ended. A transport with a shared
+   * `confirmed` promise is settled when the call returns: observers are told at once (or on the
+   * rejection), with no clock read and no `then` for a confirmed publish.
+   */
+  #observedCall(context: PublishContext, options: TransportPublishOptions): Promise<void> {
+    const confirmed = this.transport.confirmed;
+    const start = confirmed === undefined ? performance.now() : 0;
+    let result: Promise<void>;
+    try {
+      result =
+        context.kind === 'publish'
+          ? this.transport.publish(context.message, options)
+          : this.transport.send(context.message, options);
+    } catch (error) {
+      // Transports reject rather than throw; should one throw, observers still hear of it.
+      this.#tellObservers(context, toError(error), confirmed === undefined ? performance.now() - start : 0);
+      throw error;
+    }
+    if (confirmed !== undefined) {
+      if (result === confirmed) {
+        this.#tellObservers(context, undefined, 0);
+        return result;
+      }
+      return result.then(
+        () => this.#tellObservers(context, undefined, 0),
+        (error: unknown) => {
+          this.#tellObservers(context, toError(error), 0);
+          throw error;
+        },
+      );
+    }
+    return result.then(
+      () => this.#tellObservers(context, undefined, performance.now() - start),
+      (error: unknown) => {
+        this.#tellObservers(context, toError(error), performance.now() - start);
+        throw error;
+      },
+    );
+  }
+
+  #tellObservers(context: PublishContext, error: Error | undefined, publishMs: number): void {
+    const observers = this.#observers;
+    for (let i = 0; i < observers.length; i++) {
+      try {
+        observers[i]!.published!(context, error, publishMs);
+      } catch {
+        // A faulty observer must not change what happens to the publish.
+      }
+    }
   }
 }
 

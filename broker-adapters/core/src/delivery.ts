@@ -23,6 +23,23 @@ import type {
 const ACK: DeliveryOutcome = Object.freeze({ kind: 'ack' });
 const EPOCH_UNKNOWN = new Date(0);
 
+/**
+ * `Date.now() - performance.now()`, refreshed at most once a second: turns the one monotonic read
+ * a delivery takes into the wall-clock `startedAt` that `settled` observers get, without a
+ * second clock read per delivery (a clock read costs ~0.1 µs on a loaded VM).
+ */
+let epochOffset = Date.now() - performance.now();
+let offsetCheckedAt = performance.now();
+
+/** The wall-clock (Unix ms) time of a `performance.now()` reading taken just now. */
+function wallClock(monotonicMs: number): number {
+  if (monotonicMs - offsetCheckedAt > 1000) {
+    offsetCheckedAt = monotonicMs;
+    epochOffset = Date.now() - performance.now();
+  }
+  return monotonicMs + epochOffset;
+}
+
 /** The creation time in a UUID v7 id, else the epoch (unknown). */
 function timeFromId(id: string | undefined): Date {
   const ms = messageIdTime(id);
@@ -111,14 +128,17 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
     middleware: readonly Middleware[],
     context: HandleContext | undefined,
     outcome: DeliveryOutcome,
-    handlerMs: number | undefined,
+    start: number | undefined,
   ): DeliveryOutcome {
     if (context !== undefined) {
+      // One clock read at the end, one at the start: shared by every observer.
+      const handlerMs = start === undefined ? undefined : performance.now() - start;
+      const startedAt = start === undefined ? undefined : wallClock(start);
       for (let i = 0; i < middleware.length; i++) {
         const settled = middleware[i]!.settled;
         if (!settled) continue;
         try {
-          settled.call(middleware[i], context, outcome, handlerMs);
+          settled.call(middleware[i], context, outcome, handlerMs, startedAt);
         } catch {
           // A faulty observer must not change what happens to the message.
         }
@@ -143,7 +163,7 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
     } catch (thrown) {
       outcome = failed(toError(thrown), message);
     }
-    return finish(message, middleware, context, outcome, context && performance.now() - start);
+    return finish(message, middleware, context, outcome, start);
   }
 
   // Not `async`: a synchronous handler (and settled-only middleware such as metrics) is decided
@@ -188,11 +208,10 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
           ? runHandle(middleware, context, 0)
           : handler(message);
     } catch (thrown) {
-      const outcome = failed(toError(thrown), message);
-      return finish(message, middleware, context, outcome, context && performance.now() - start);
+      return finish(message, middleware, context, failed(toError(thrown), message), start);
     }
     if (result !== undefined && typeof (result as PromiseLike<unknown>).then === 'function')
       return finishLater(result as PromiseLike<unknown>, message, middleware, context, start);
-    return finish(message, middleware, context, ACK, context && performance.now() - start);
+    return finish(message, middleware, context, ACK, start);
   };
 }

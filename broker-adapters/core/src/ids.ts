@@ -20,16 +20,24 @@ import { randomFillSync } from 'node:crypto';
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const POOL_SIZE = 8192;
 const pool = new Uint8Array(POOL_SIZE);
+/** `pool` as hex, made once per refill (native, fast): an id's random part is one `slice` of it. */
+let hexPool = '';
 let poolOffset = POOL_SIZE;
 
 const COUNTER_MAX = 0x3ffffff; // 26 bits
 let lastMs = -1;
 /** 26-bit counter; seeded randomly below 2^25 each millisecond so it has room to count. */
 let sequence = 0;
+/** `tttttttt-tttt-` of `lastMs`: the time part changes once per millisecond, so it is built then. */
+let timePrefix = '';
+/** The last id {@link newMessageId} made, and its millisecond: see {@link lastMessageIdTime}. */
+let lastId = '';
+let lastIdMs = 0;
 
 function randomBytes(count: number): number {
   if (poolOffset + count > POOL_SIZE) {
     randomFillSync(pool);
+    hexPool = Buffer.from(pool.buffer, pool.byteOffset, pool.byteLength).toString('hex');
     poolOffset = 0;
   }
   const at = poolOffset;
@@ -37,27 +45,9 @@ function randomBytes(count: number): number {
   return at;
 }
 
-/** A new message id: UUID v7, so ids sort by creation time; its time is {@link messageIdTime}. */
-export function newMessageId(): string {
-  let ms = Date.now();
-  if (ms > lastMs) {
-    const at = randomBytes(4);
-    sequence =
-      ((pool[at]! << 17) | (pool[at + 1]! << 9) | (pool[at + 2]! << 1) | (pool[at + 3]! >>> 7)) & 0x1ffffff;
-    lastMs = ms;
-  } else {
-    // Same millisecond (or the clock went back): count on; an overflow (2^25 ids in one
-    // millisecond) would borrow the next millisecond.
-    ms = lastMs;
-    if (++sequence > COUNTER_MAX) {
-      sequence = 0;
-      ms = ++lastMs;
-    }
-  }
-  const r = randomBytes(6);
+function formatTime(ms: number): string {
   const high = Math.floor(ms / 0x100000000); // top 16 bits of the 48-bit timestamp
   const low = ms >>> 0;
-  const s = sequence;
   return (
     HEX[(high >>> 8) & 0xff]! +
     HEX[high & 0xff]! +
@@ -66,20 +56,54 @@ export function newMessageId(): string {
     '-' +
     HEX[(low >>> 8) & 0xff]! +
     HEX[low & 0xff]! +
-    '-' +
+    '-'
+  );
+}
+
+/**
+ * A new message id: UUID v7, so ids sort by creation time; its time is {@link messageIdTime}, and
+ * for the id just made also {@link lastMessageIdTime} (no parsing).
+ */
+export function newMessageId(): string {
+  let ms = Date.now();
+  if (ms > lastMs) {
+    const at = randomBytes(4);
+    sequence =
+      ((pool[at]! << 17) | (pool[at + 1]! << 9) | (pool[at + 2]! << 1) | (pool[at + 3]! >>> 7)) & 0x1ffffff;
+    lastMs = ms;
+    timePrefix = formatTime(ms);
+  } else {
+    // Same millisecond (or the clock went back): count on; an overflow (2^25 ids in one
+    // millisecond) would borrow the next millisecond.
+    ms = lastMs;
+    if (++sequence > COUNTER_MAX) {
+      sequence = 0;
+      ms = ++lastMs;
+      timePrefix = formatTime(ms);
+    }
+  }
+  const r = randomBytes(6);
+  const s = sequence;
+  // Six pieces instead of twenty: the cached time part, the counter, 12 random hex digits.
+  lastId =
+    timePrefix +
     HEX[0x70 | (s >>> 22)]! +
     HEX[(s >>> 14) & 0xff]! +
     '-' +
     HEX[0x80 | ((s >>> 8) & 0x3f)]! +
     HEX[s & 0xff]! +
     '-' +
-    HEX[pool[r]!]! +
-    HEX[pool[r + 1]!]! +
-    HEX[pool[r + 2]!]! +
-    HEX[pool[r + 3]!]! +
-    HEX[pool[r + 4]!]! +
-    HEX[pool[r + 5]!]!
-  );
+    hexPool.slice(r * 2, r * 2 + 12);
+  lastIdMs = ms;
+  return lastId;
+}
+
+/**
+ * The millisecond in the id the last {@link newMessageId} call returned: what
+ * `messageIdTime(newMessageId())` would parse, without parsing. Read it right after the call.
+ */
+export function lastMessageIdTime(): number {
+  return lastIdMs;
 }
 
 /** Hex digit value of a character code, or -1. */
@@ -124,5 +148,7 @@ export function messageIdTime(id: string | undefined): number | undefined {
  * it happens to say the same).
  */
 export function idCarriesTime(id: string, timestampMs: number): boolean {
+  // The common call asks about the id this process just made: no parsing for that one.
+  if (id === lastId) return lastIdMs === timestampMs;
   return messageIdTime(id) === timestampMs;
 }

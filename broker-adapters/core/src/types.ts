@@ -358,7 +358,22 @@ export type OutcomeKind = DeliveryOutcome['kind'] | ReplyOutcome['kind'];
 export interface Middleware {
   /** Called once by {@link Broker.use}, e.g. to read status or register collectors. */
   attach?(broker: Broker): void;
+  /**
+   * Wraps each publish, send and request: call `next()` once and return (or await) its promise.
+   * For a middleware that also has {@link Middleware.published}, core calls this one only for
+   * requests: publishes and sends are observed through `published` instead.
+   */
   publish?(context: PublishContext, next: () => Promise<void>): Promise<void>;
+  /**
+   * Observes each publish and send once the transport has confirmed it (`error` undefined) or
+   * failed it, with `publishMs` measured by core from the transport call to that moment (0 on a
+   * transport that confirms within the call, see `Transport.confirmed`). It
+   * cannot change the message or the result, and it is not awaited. An observer that only counts
+   * and times should use this instead of `publish`: core then wraps no async chain around the
+   * transport, and a transport that confirms within the call (memory://) is observed without a
+   * promise. A throw is ignored. Requests still go through `publish` (their end is the reply).
+   */
+  published?(context: PublishContext, error: Error | undefined, publishMs: number): void;
   handle?(context: HandleContext, next: () => Promise<void>): Promise<void>;
   /**
    * Called once per delivery when its outcome is decided (also for undecodable messages).
@@ -366,12 +381,15 @@ export interface Middleware {
    * `undefined` when the message never reached the handler (undecodable). An observer that only
    * needs timing and outcome should use this instead of a `handle` hook: without `handle` hooks
    * core calls the handler directly. Responders (`context.kind === 'respond'`) end in a
-   * {@link ReplyOutcome}.
+   * {@link ReplyOutcome}. `startedAt` is the Unix-millisecond time the handler started, from
+   * the same clock read as `handlerMs` (so an observer needs no clock read of its own); it is
+   * `undefined` where `handlerMs` is, and for responders.
    */
   settled?(
     context: HandleContext,
     outcome: DeliveryOutcome | ReplyOutcome,
     handlerMs: number | undefined,
+    startedAt?: number | undefined,
   ): void;
 }
 
@@ -577,6 +595,13 @@ export interface Transport {
   readonly cloudEventsBinding?: CloudEventsBinding;
   /** Request/reply, where the adapter supports it (every built-in adapter does; else `BK_UNSUPPORTED`). */
   readonly requestReply?: RequestReplyTransport;
+  /**
+   * Set only by a transport whose `publish` and `send` are settled when the call returns
+   * (memory://): the one promise they return for every confirmed message. Core recognises it to
+   * tell {@link Middleware.published} observers at once, without a `then` or a clock read per
+   * publish (`publishMs` is then 0: nothing was waited for).
+   */
+  readonly confirmed?: Promise<void>;
   publish(message: OutgoingMessage, options: TransportPublishOptions): Promise<void>;
   send(message: OutgoingMessage, options: TransportPublishOptions): Promise<void>;
   subscribe(spec: SubscriptionSpec, deliver: DeliverFn): Promise<TransportSubscription>;

@@ -32,6 +32,7 @@ function toStored(message: OutgoingMessage, bodyIsFresh: boolean): StoredMessage
     contentType: message.contentType,
     id: message.id,
     timestamp: message.timestamp,
+    timeMs: message.timestamp.getTime(),
     attempt: 1,
     redelivered: false,
   };
@@ -67,6 +68,8 @@ class MemorySubscription implements TransportSubscription {
 export class MemoryTransport implements Transport {
   readonly adapter = 'memory';
   readonly requestReply: MemoryRequestReply;
+  /** Every accepted publish is queued (confirmed) when `publish` returns: core may tell so at once. */
+  readonly confirmed = ENQUEUED;
 
   constructor(
     private readonly broker: MemoryBroker,

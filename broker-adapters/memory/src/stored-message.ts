@@ -5,7 +5,16 @@ import type { Headers, RawDelivery } from '@brokerkit/core';
  * nobody else holds. One object serves every queue a fan-out publish reaches, so it is never
  * handed out as is: each delivery gets its own copy of the body ({@link deliveryOf}).
  */
-export type StoredMessage = RawDelivery;
+export interface StoredMessage extends RawDelivery {
+  readonly timestamp: Date;
+  /**
+   * `timestamp` as a number, read once at publish: each delivery gets its own `Date` made from it
+   * ({@link deliveryOf}), so a handler changing its `msg.timestamp` changes no other message, and
+   * the Date a delivery observer reads is a new (cache-warm) object rather than one allocated a
+   * backlog ago (reading that was ~0.1 µs of the metrics middleware's per-delivery cost).
+   */
+  readonly timeMs: number;
+}
 
 /**
  * Default `maxPayloadBytes` of `memory://`: NATS' default `max_payload` (1 MiB), so a payload that
@@ -52,7 +61,7 @@ export function deliveryOf(message: StoredMessage): RawDelivery {
     headers: message.headers,
     contentType: message.contentType,
     id: message.id,
-    timestamp: message.timestamp,
+    timestamp: new Date(message.timeMs),
     attempt: message.attempt,
     redelivered: message.redelivered,
   };
@@ -67,6 +76,7 @@ export function withAttempt(message: StoredMessage, attempt: number, headers?: H
     contentType: message.contentType,
     id: message.id,
     timestamp: message.timestamp,
+    timeMs: message.timeMs,
     attempt,
     redelivered: attempt > 1,
   };

@@ -102,6 +102,12 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
     return children;
   }
 
+  /** The children of the last delivery's subscription (a cache in front of `forHandle`). */
+  let lastDestination: string | undefined;
+  let lastGroup: string | undefined;
+  let lastRespond = false;
+  let lastChildren: HandleChildren | undefined;
+
   function forHandle(destination: string, group: string | undefined, respond: boolean): HandleChildren {
     const byDestination = respond ? respondChildren : handleChildren;
     let byGroup = byDestination.get(destination);
@@ -135,6 +141,8 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
       requestChildren.clear();
       handleChildren.clear();
       respondChildren.clear();
+      lastDestination = undefined;
+      lastChildren = undefined;
       const up = instruments.connectionUp.labels({ broker: brokerLabel });
       const reconnects = instruments.reconnects.labels({ broker: brokerLabel });
       reconnects.inc(0); // export the series from the start, so rate() sees the first reconnect
@@ -158,8 +166,9 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
       });
     },
 
-    // async + try/await: one promise per call and no closures; also catches a `next()` that
-    // throws synchronously (core calls a sync handler directly, so its throw arrives that way).
+    // Core calls this for requests only (publishes and sends go to `published`): a request's
+    // duration is its round trip, so it has to wrap the call.
+    // async + try/await: one promise per call and no closures; also catches a `next()` that throws.
     async publish(context: PublishContext, next: () => Promise<void>): Promise<void> {
       const request = context.kind === 'request';
       const children = forPublish(context.message.destination, request);
@@ -177,23 +186,51 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
       );
     },
 
+    // Publishes and sends: a synchronous observer, so core wraps no async chain around the
+    // transport, and memory:// (confirmed within the call) is observed without any promise.
+    published(context: PublishContext, error: Error | undefined, publishMs: number): void {
+      const children = forPublish(context.message.destination, false);
+      if (error !== undefined) {
+        children.errors.value++;
+        return;
+      }
+      children.published.value++;
+      publishDuration.observe(children.duration, publishMs / 1000);
+    },
+
     // Only `settled`, no `handle` hook: core then calls the handler directly and hands over the
     // handler time it measured, so a delivery costs metrics one call and no extra promise.
     settled(
       context: HandleContext,
       outcome: DeliveryOutcome | ReplyOutcome,
       handlerMs: number | undefined,
+      startedAt?: number,
     ): void {
-      const children = forHandle(context.destination, context.group, context.kind === 'respond');
+      const respond = context.kind === 'respond';
+      // Deliveries come in runs from one subscription: the last children answer most lookups.
+      let children = lastChildren;
+      if (
+        children === undefined ||
+        context.destination !== lastDestination ||
+        context.group !== lastGroup ||
+        respond !== lastRespond
+      ) {
+        children = forHandle(context.destination, context.group, respond);
+        lastDestination = context.destination;
+        lastGroup = context.group;
+        lastRespond = respond;
+        lastChildren = children;
+      }
       const cell = children.outcomes[outcome.kind];
       if (cell !== undefined) cell.value++;
       // Undecodable messages never reached the handler: nothing to time.
       if (handlerMs !== undefined) processDuration.observe(children.duration, handlerMs / 1000);
       const sent = context.message.timestamp.getTime();
       // Epoch 0 means the broker carried no timestamp: no lag to report. Lag is up to the moment
-      // the handler started, so the handler's own time is taken off.
+      // the handler started: core's own clock read when it hands one over, else now minus the
+      // handler's time.
       if (sent > 0) {
-        const lagMs = Date.now() - (handlerMs ?? 0) - sent;
+        const lagMs = (startedAt ?? Date.now() - (handlerMs ?? 0)) - sent;
         deliveryLag.observe(children.lag, Math.max(0, lagMs) / 1000);
       }
     },
