@@ -31,6 +31,7 @@ import {
 import type { ResolvedRedisOptions } from './options.js';
 import { PUBLISH, PUBLISH_BATCH, SEND_DEDUP, SEND_DELAYED } from './scripts.js';
 import type { Topology } from './topology.js';
+import { PackedCommand } from './packed.js';
 import { messageFields } from './wire.js';
 
 /** Redis' default `proto-max-bulk-len`: the largest value one command can carry. */
@@ -125,7 +126,14 @@ export class Publisher {
     } else {
       // NOMKSTREAM: a stream that vanished (deleted, or lost in a restart) answers nil instead of
       // being re-made without its consumer group.
-      write = () => this.conn.cmd.call('XADD', stream, 'NOMKSTREAM', '*', ...fields);
+      // Packed into one buffer (src/packed.ts): ioredis' own layout of a command with a Buffer
+      // argument was the largest cost of a send.
+      const args = [stream, 'NOMKSTREAM', '*', ...fields];
+      write = () => {
+        const command = new PackedCommand('XADD', args);
+        void this.conn.cmd.sendCommand(command);
+        return command.promise as Promise<unknown>;
+      };
     }
     const sent = this.#run(`send to ${queue}`, options, () => this.#sendTo(queue, write));
     if (options.delayMs === 0) return sent;
