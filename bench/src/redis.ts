@@ -192,9 +192,10 @@ async function queueBrokerkit(): Promise<Measurement> {
 
 /**
  * The raw client's idiom for a Streams work queue: one connection pipelining `XADD`s, one
- * blocking `XREADGROUP` per batch and one `XACK` per batch.
+ * blocking `XREADGROUP` per batch and one `XACK` per batch. With `sameFields` each entry carries
+ * what brokerkit stores (id, type, time, body) instead of one `data` field: the fair twin.
  */
-async function queueRaw(): Promise<Measurement> {
+async function queueRaw(sameFields = false): Promise<Measurement> {
   const q = name('q');
   const producer = await raw();
   const consumer = await raw();
@@ -220,7 +221,8 @@ async function queueRaw(): Promise<Measurement> {
         const ids: string[] = [];
         for (const [, entries] of reply) {
           for (const [id, fields] of entries) {
-            samples.push(performance.now() - (JSON.parse(fields[1]!) as { t: number }).t);
+            const body = sameFields ? fields[7]! : fields[1]!;
+            samples.push(performance.now() - (JSON.parse(body) as { t: number }).t);
             ids.push(id);
           }
         }
@@ -228,9 +230,24 @@ async function queueRaw(): Promise<Measurement> {
       }
     })();
     const start = performance.now();
-    await pipelined(JOBS, WINDOW, () =>
-      producer.xadd(q, '*', 'data', JSON.stringify({ t: performance.now(), p: payload1kText })),
-    );
+    let n = 0;
+    await pipelined(JOBS, WINDOW, () => {
+      const job = JSON.stringify({ t: performance.now(), p: payload1kText });
+      return sameFields
+        ? producer.xadd(
+            q,
+            '*',
+            'id',
+            `raw-${process.pid}-${n++}`,
+            'type',
+            'application/json',
+            'time',
+            String(Date.now()),
+            'body',
+            job,
+          )
+        : producer.xadd(q, '*', 'data', job);
+    });
     await until(() => samples.length, JOBS);
     const ms = elapsedMs(start);
     stop = true;
@@ -525,7 +542,12 @@ async function addBullmq(): Promise<Measurement> {
   }
 }
 
-const queues = interleaved({ raw: queueRaw, brokerkit: queueBrokerkit, bullmq: queueBullmq });
+const queues = interleaved({
+  raw: () => queueRaw(),
+  fields: () => queueRaw(true),
+  brokerkit: queueBrokerkit,
+  bullmq: queueBullmq,
+});
 const latency = interleaved({ raw: latencyRaw, brokerkit: latencyBrokerkit, bullmq: latencyBullmq });
 const sends = interleaved({
   raw: sendRaw,
@@ -534,7 +556,7 @@ const sends = interleaved({
   bullmq: addBullmq,
 });
 const publishes = interleaved({ raw: publishRaw, fields: publishRawFields, brokerkit: publishBrokerkit });
-const groups = interleaved({ raw: queueRaw, brokerkit: groupBrokerkit });
+const groups = interleaved({ raw: () => queueRaw(), brokerkit: groupBrokerkit });
 
 const WQ = 'redis work queue 1KiB, send→handler (64 at once)';
 const LAT = 'redis work queue send→handler latency, one at a time';
@@ -545,7 +567,21 @@ const GROUP = 'redis publish→handler (group) 1KiB';
 /** Scenarios of this suite. */
 export const scenarios: Scenario[] = [
   { suite: 'redis', workload: WQ, subject: RAW, run: queues.raw! },
+  {
+    suite: 'redis',
+    workload: WQ,
+    subject: 'ioredis (raw, same fields)',
+    baseline: RAW,
+    run: queues.fields!,
+  },
   { suite: 'redis', workload: WQ, subject: 'brokerkit', baseline: RAW, run: queues.brokerkit! },
+  {
+    suite: 'redis',
+    workload: WQ,
+    subject: 'brokerkit vs raw, same fields',
+    baseline: 'ioredis (raw, same fields)',
+    run: queues.brokerkit!,
+  },
   {
     suite: 'redis',
     workload: WQ,
