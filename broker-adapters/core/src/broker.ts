@@ -55,6 +55,17 @@ const SEND_KEYS: ReadonlySet<string> = new Set([...PUBLISH_KEYS, 'delayMs']);
 const SUBSCRIBE_KEYS: ReadonlySet<string> = new Set(['group', 'concurrency', 'prefetch', 'retry']);
 const CONSUME_KEYS: ReadonlySet<string> = new Set(['concurrency', 'prefetch', 'retry']);
 
+/** What the reused publish context points at between publishes. */
+const NO_MESSAGE: OutgoingMessage = Object.freeze({
+  id: '',
+  destination: '',
+  data: undefined,
+  body: new Uint8Array(0),
+  contentType: '',
+  headers: Object.freeze({}),
+  timestamp: new Date(0),
+});
+
 function nonNegative(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
@@ -97,6 +108,13 @@ class ManagedBroker extends EventEmitter implements Broker {
   readonly #requestHooks: Middleware[] = [];
   /** Middleware with `published`: told synchronously how each publish and send ended. */
   readonly #observers: Middleware[] = [];
+  /** The context reused for observer-only publishes on a `confirmed` transport (see `#publish`). */
+  readonly #scratch: { kind: PublishContext['kind']; message: OutgoingMessage; confirm: boolean } = {
+    kind: 'publish',
+    message: NO_MESSAGE,
+    confirm: true,
+  };
+  #scratchFree = true;
   /** Core's tracing middleware (undefined with `tracing: false`), and the chains it heads. */
   readonly #tracing: Middleware | undefined;
   readonly #tracedMiddleware: Middleware[] = [];
@@ -422,8 +440,25 @@ class ManagedBroker extends EventEmitter implements Broker {
         ? this.transport.publish(message, transportOptions)
         : this.transport.send(message, transportOptions);
     }
+    if (hooks.length === 0) {
+      // Observers only, on a transport that settles within the call: they are told before this
+      // returns, so one context object serves every publish (`published` keeps no reference).
+      const scratch = this.#scratch;
+      if (this.transport.confirmed !== undefined && this.#scratchFree) {
+        this.#scratchFree = false; // an observer that publishes gets a fresh one
+        scratch.kind = kind;
+        scratch.message = message;
+        scratch.confirm = transportOptions.confirm;
+        try {
+          return this.#observedCall(scratch, transportOptions);
+        } finally {
+          scratch.message = NO_MESSAGE; // keep no body alive
+          this.#scratchFree = true;
+        }
+      }
+      return this.#observedCall({ kind, message, confirm: transportOptions.confirm }, transportOptions);
+    }
     const context: PublishContext = { kind, message, confirm: transportOptions.confirm };
-    if (hooks.length === 0) return this.#observedCall(context, transportOptions);
     const run = (index: number): Promise<void> => {
       if (index === hooks.length) {
         if (observed) return this.#observedCall(context, transportOptions);
@@ -460,6 +495,9 @@ class ManagedBroker extends EventEmitter implements Broker {
         this.#tellObservers(context, undefined, 0);
         return result;
       }
+      // A rejection: observers hear of it later, so not through the reused context.
+      if (context === this.#scratch)
+        context = { kind: context.kind, message: context.message, confirm: context.confirm };
       return result.then(
         () => this.#tellObservers(context, undefined, 0),
         (error: unknown) => {

@@ -372,6 +372,8 @@ export interface Middleware {
    * and times should use this instead of `publish`: core then wraps no async chain around the
    * transport, and a transport that confirms within the call (memory://) is observed without a
    * promise. A throw is ignored. Requests still go through `publish` (their end is the reply).
+   * `context` is valid during the call only: core may reuse the object for the next publish, so
+   * keep what you need from it, not the object.
    */
   published?(context: PublishContext, error: Error | undefined, publishMs: number): void;
   handle?(context: HandleContext, next: () => Promise<void>): Promise<void>;

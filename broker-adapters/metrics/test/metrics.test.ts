@@ -52,6 +52,66 @@ t.test('rejected publishes count as errors, not as published', async (t) => {
   t.equal(sample(text, 'brokerkit_publish_errors_total', { destination: 'jobs' }), 1);
 });
 
+t.test(
+  'on memory:// (confirmed within the call) a rejected publish is an error, the rest are published',
+  async (t) => {
+    const broker = await memoryBroker(t);
+    const m = metrics({ defaultMetrics: false });
+    broker.use(m);
+    // A user middleware wrapping publishes runs alongside metrics' synchronous observer.
+    let wrapped = 0;
+    broker.use({
+      publish: (_context, next) => {
+        wrapped++;
+        return next();
+      },
+    });
+    await broker.publish('big.one', { i: 1 });
+    // Over memory://'s own 1 MiB limit: rejected by the transport, not by core.
+    await t.rejects(broker.publish('big.one', Buffer.alloc(1024 * 1024 + 1)), {
+      code: 'BK_PAYLOAD_TOO_LARGE',
+    });
+    await broker.send('big-jobs', { i: 2 });
+    const text = await m.registry.metrics();
+    t.equal(sample(text, 'brokerkit_messages_published_total', { destination: 'big.one' }), 1);
+    t.equal(sample(text, 'brokerkit_publish_errors_total', { destination: 'big.one' }), 1);
+    t.equal(sample(text, 'brokerkit_messages_published_total', { destination: 'big-jobs' }), 1);
+    t.equal(sample(text, 'brokerkit_publish_duration_seconds_count', { destination: 'big.one' }), 1);
+    t.equal(wrapped, 3, 'the wrapping middleware saw every publish and send');
+  },
+);
+
+t.test("core's published observers (what metrics relies on) see each publish's own message", async (t) => {
+  const broker = await memoryBroker(t);
+  const seen: string[] = [];
+  broker.use({
+    published(context, error) {
+      seen.push(`${context.kind} ${context.message.destination} ${error ? error.name : 'ok'}`);
+      // Publishing from inside an observer: the outer call's context must stay intact.
+      if (context.message.destination === 'outer.one') void broker.publish('inner.one', 2);
+      seen.push(`after ${context.message.destination}`);
+    },
+  });
+  broker.use({
+    published() {
+      throw new Error('a faulty observer');
+    },
+  });
+  await broker.publish('outer.one', 1);
+  await broker.send('jobs-q', 3);
+  await t.rejects(broker.publish('outer.two', Buffer.alloc(1024 * 1024 + 1)));
+  t.same(seen, [
+    'publish outer.one ok',
+    'publish inner.one ok',
+    'after inner.one',
+    'after outer.one',
+    'send jobs-q ok',
+    'after jobs-q',
+    'publish outer.two PayloadTooLargeError',
+    'after outer.two',
+  ]);
+});
+
 t.test('deliveries are counted by outcome, with handler duration and lag', async (t) => {
   const broker = await memoryBroker(t);
   const m = metrics({ defaultMetrics: false });
