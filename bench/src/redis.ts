@@ -62,6 +62,8 @@ function privateServer(): Promise<{ port: number }> {
       { stdio: 'ignore' },
     );
     child.once('error', () => undefined);
+    // The server must not keep the bench alive: it is killed when the process exits.
+    child.unref();
     process.once('exit', () => {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

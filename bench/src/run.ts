@@ -149,3 +149,6 @@ async function main(): Promise<void> {
 }
 
 await main();
+// Exit when the table is out: a scenario's leftover handle (a private server, a client a failed
+// round could not close) must not keep `npm run bench` waiting.
+process.exit();
