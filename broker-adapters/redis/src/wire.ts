@@ -7,12 +7,14 @@
  * | `topic`     | the topic (events; a work-queue message has none: its topic is the queue)   |
  * | `id`        | the message id (default: the entry id)                                     |
  * | `type`      | the content type (default `application/octet-stream`)                      |
- * | `time`      | publish time, ms since the epoch (default: the entry id's time)            |
+ * | `time`      | publish time in ms; absent when `id` is a v7 id of that ms (brokerkit's own) |
+ * |             | default: the time of a v7 `id`, else the entry id's time                   |
  * | `attempt`   | the attempt a retried copy starts at (absent = 1)                           |
  * | `h:<name>`  | one per header                                                             |
  * | `body`      | the encoded payload, raw bytes                                             |
  */
 import type { Headers, OutgoingMessage, RawDelivery } from '@brokerkit/core';
+import { idCarriesTime, messageIdTime } from '@brokerkit/core/adapter';
 
 /** Field names (see the module comment). */
 export const FIELD = Object.freeze({
@@ -41,24 +43,12 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 export function messageFields(message: OutgoingMessage, topic: string | undefined): FieldArgs {
   const fields: FieldArgs =
     topic === undefined
-      ? [
-          FIELD.id,
-          message.id,
-          FIELD.type,
-          message.contentType,
-          FIELD.time,
-          String(message.timestamp.getTime()),
-        ]
-      : [
-          FIELD.topic,
-          topic,
-          FIELD.id,
-          message.id,
-          FIELD.type,
-          message.contentType,
-          FIELD.time,
-          String(message.timestamp.getTime()),
-        ];
+      ? [FIELD.id, message.id, FIELD.type, message.contentType]
+      : [FIELD.topic, topic, FIELD.id, message.id, FIELD.type, message.contentType];
+  // The publish time travels in brokerkit's own ids (docs/architecture.md#message-flow): one field
+  // less to send, store and read. A user's messageId keeps an explicit time.
+  const ms = message.timestamp.getTime();
+  if (!idCarriesTime(message.id, ms)) fields.push(FIELD.time, String(ms));
   const headers = message.headers;
   for (const key in headers) fields.push(HEADER_FIELD_PREFIX + key, headers[key]!);
   fields.push(FIELD.body, asBuffer(message.body));
@@ -120,6 +110,17 @@ function nameOf(b: Buffer): Name {
   return b.length > 2 && b[0] === 0x68 && b[1] === 0x3a ? Name.Header : Name.Other; // 'h:'
 }
 
+/** The `time` field, else the time of a v7 message id, else the entry id's (server) time. */
+function timestampOf(
+  time: number | undefined,
+  messageId: string | undefined,
+  entryId: string,
+): Date | undefined {
+  if (time !== undefined && Number.isFinite(time)) return new Date(time);
+  const idMs = messageIdTime(messageId);
+  return idMs === undefined ? entryTime(entryId) : new Date(idMs);
+}
+
 /** Parse the fields of an entry as Redis returns them (Buffers, name and value interleaved). */
 export function parseEntry(entryId: string, fields: readonly Buffer[]): StreamEntry {
   let topic: string | undefined;
@@ -163,7 +164,7 @@ export function parseEntry(entryId: string, fields: readonly Buffer[]): StreamEn
     topic,
     messageId,
     contentType,
-    timestamp: time !== undefined && Number.isFinite(time) ? new Date(time) : entryTime(entryId),
+    timestamp: timestampOf(time, messageId, entryId),
     attempt,
     headers,
     body,

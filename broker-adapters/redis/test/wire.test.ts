@@ -2,6 +2,7 @@
 // other clients wrote.
 import t from 'tap';
 import type { OutgoingMessage } from '@brokerkit/core';
+import { messageIdTime, newMessageId } from '@brokerkit/core/adapter';
 import { copyFields, messageFields, parseEntry, toRawDelivery } from '../src/wire.js';
 
 const message: OutgoingMessage = {
@@ -115,4 +116,24 @@ t.test('copies (dead letters, replays) keep id, type, time, topic and body, not 
     copyFields(entry, { other: 'h' }).map((f) => f.toString()),
     ['topic', 'a.b', 'id', 'x', 'type', 'text/plain', 'time', '77', 'h:other', 'h', 'body', 'B'],
   );
+});
+
+t.test("brokerkit's own v7 id carries the time: no time field, read back from the id", async (t) => {
+  const id = newMessageId();
+  const ms = messageIdTime(id)!;
+  const own: OutgoingMessage = { ...message, id, headers: {}, timestamp: new Date(ms) };
+  const fields = messageFields(own, undefined);
+  t.notOk(
+    fields.some((f) => f.toString() === 'time'),
+    'no time field',
+  );
+  // Read back on an entry id of another millisecond (the server's clock): the id's time wins.
+  const entry = parseEntry(`${ms + 5}-0`, asReply(fields));
+  t.equal(entry.timestamp?.getTime(), ms);
+  t.equal(entry.messageId, id);
+  // A user id with the same timestamp keeps the explicit field.
+  t.ok(messageFields({ ...own, id: 'user-1' }, undefined).some((f) => f.toString() === 'time'));
+  // A v7 id whose time differs from the timestamp (a republished copy) keeps it too.
+  const other = messageFields({ ...own, timestamp: new Date(ms - 1000) }, undefined).map(String);
+  t.equal(other[other.indexOf('time') + 1], String(ms - 1000));
 });
