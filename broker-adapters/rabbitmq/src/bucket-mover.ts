@@ -32,6 +32,15 @@ import type { Publisher } from './publisher.js';
 
 /** Header with the epoch millisecond at which a message in a retry bucket is due. */
 export const DUE_HEADER = 'x-brokerkit-due';
+/**
+ * Added to the TTL of quorum buckets and to the expiration of what is published to them. The mover
+ * times moves by {@link DUE_HEADER}; the broker's TTL is only the fallback when no mover runs. Why
+ * the grace: a held message goes back to its bucket when the mover's channel dies (kill -9 of its
+ * node); already past a TTL of exactly its delay, RabbitMQ 3.10 would dead-letter it at once through
+ * its at-least-once worker, which after such a kill can hold messages (`messages_dlx`) for minutes.
+ * With the grace it is still alive, and the mover on the next connection moves it.
+ */
+export const MOVER_GRACE_MS = 30_000;
 /** Messages held per bucket at most (the rest waits in the bucket, where its TTL applies). */
 const PREFETCH = 1_000;
 /** Pause before trying a move again after its publish failed. */

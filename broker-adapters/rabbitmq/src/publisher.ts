@@ -29,7 +29,7 @@ import { BrokerError, BrokerUnavailableError, TimeoutError, toError } from '@bro
 import type { TransportHooks } from '@brokerkit/core';
 import type { Channel, ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { ConnectionParticipant, ConnectionSupervisor } from './connection.js';
-import { DUE_HEADER } from './bucket-mover.js';
+import { DUE_HEADER, MOVER_GRACE_MS } from './bucket-mover.js';
 import { AMQP, mapAmqpError, replyCode } from './errors.js';
 import { parseRetryQueueName } from './names.js';
 
@@ -557,12 +557,19 @@ function describe(request: PublishRequest): string {
     : `"${request.routingKey}" on exchange "${request.exchange}"`;
 }
 
-/** A publish to a retry bucket with `x-brokerkit-due` = now + its expiration (other publishes unchanged). */
+/**
+ * A publish to a retry bucket with `x-brokerkit-due` = now + its expiration, and the expiration
+ * extended by {@link MOVER_GRACE_MS} like the quorum bucket's TTL (other publishes unchanged; on a
+ * classic bucket the queue's own TTL, the lower one, still decides).
+ */
 function stampDue(request: PublishRequest): PublishRequest {
   if (parseRetryQueueName(request.routingKey) === undefined) return request;
   const expiration = Number(request.properties.expiration);
   if (!Number.isFinite(expiration)) return request;
   const headers = { ...(request.properties.headers as Record<string, unknown> | undefined) };
   headers[DUE_HEADER] = String(Date.now() + expiration);
-  return { ...request, properties: { ...request.properties, headers } };
+  return {
+    ...request,
+    properties: { ...request.properties, headers, expiration: String(expiration + MOVER_GRACE_MS) },
+  };
 }

@@ -9,6 +9,7 @@ import { mapAmqpError } from './errors.js';
 import { bindingKey, deadLetterQueueName, retryQueueName, roleMarker } from './names.js';
 import type { QueueRole } from './names.js';
 import type { ResolvedOptions } from './options.js';
+import { MOVER_GRACE_MS } from './bucket-mover.js';
 
 /** What a queue is, as far as declaring it goes. */
 export type DeclaredKind = 'group' | 'queue';
@@ -44,6 +45,8 @@ export function bucketQueueOptions(
     'x-dead-letter-routing-key': origin,
   };
   if (durable && queueType === 'quorum') {
+    // Moved by the adapter when due (bucket-mover.ts); the broker's TTL is the fallback.
+    args['x-message-ttl'] = delayMs + MOVER_GRACE_MS;
     args['x-queue-type'] = 'quorum';
     args['x-dead-letter-strategy'] = 'at-least-once';
     args['x-overflow'] = 'reject-publish';

@@ -8,6 +8,7 @@ import type { Broker, BrokerOptions, Message } from '@brokerkit/core';
 import { TcpProxy, freePort, requireCluster, uniqueName, waitFor } from '@brokerkit/contract-tests';
 import type { ClusterInfo } from '@brokerkit/contract-tests';
 import { clusterOptions, clusterQueue, management } from './cluster-support.js';
+import { MOVER_GRACE_MS } from '../src/bucket-mover.js';
 
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -72,7 +73,8 @@ function suite(info: ClusterInfo): void {
       tt.match(
         q?.arguments,
         {
-          'x-message-ttl': Number(name.split('.').pop()),
+          // the delay plus the mover's grace: the broker's TTL is only the fallback (bucket-mover.ts)
+          'x-message-ttl': Number(name.split('.').pop()) + MOVER_GRACE_MS,
           'x-dead-letter-exchange': '',
           'x-dead-letter-routing-key': group,
           'x-dead-letter-strategy': 'at-least-once',
