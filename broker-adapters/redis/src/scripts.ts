@@ -164,6 +164,20 @@ export class LuaScript {
   }
 }
 
+/** Topic pattern matching on a topic's tokens ('*' one token, '>' one or more at the end). */
+const MATCH_TOKENS = `
+local function match_tokens(pattern, tokens)
+  local i = 0
+  for want in string.gmatch(pattern, '[^.]+') do
+    i = i + 1
+    if want == '>' then return #tokens >= i end
+    local got = tokens[i]
+    if got == nil or (want ~= '*' and want ~= got) then return false end
+  end
+  return #tokens == i
+end
+`;
+
 /**
  * publish: store the event in the stream of every group whose pattern matches the topic, and in
  * `bk:ev:<first token>` (trimmed to about ARGV[1] entries) while an ephemeral subscriber listens
@@ -175,17 +189,8 @@ export class LuaScript {
  */
 export const PUBLISH = new LuaScript(
   'publish',
-  `
-local function match(pattern, tokens)
-  local i = 0
-  for want in string.gmatch(pattern, '[^.]+') do
-    i = i + 1
-    if want == '>' then return #tokens >= i end
-    local got = tokens[i]
-    if got == nil or (want ~= '*' and want ~= got) then return false end
-  end
-  return #tokens == i
-end
+  MATCH_TOKENS +
+    `
 
 if KEYS[4] and not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then return 0 end
 if ARGV[5] == '1' or redis.call('EXISTS', KEYS[3]) == 1 then
@@ -208,7 +213,7 @@ for i = 1, #routes, 2 do
         tokens = {}
         for tok in string.gmatch(topic, '[^.]+') do tokens[#tokens + 1] = tok end
       end
-      hit = match(pattern, tokens)
+      hit = match_tokens(pattern, tokens)
     end
   end
   if hit then redis.call('XADD', ARGV[3] .. routes[i], '*', unpack(ARGV, 6)) end
@@ -228,17 +233,8 @@ return 1
  */
 export const PUBLISH_BATCH = new LuaScript(
   'publish-batch',
-  `
-local function match(pattern, tokens)
-  local i = 0
-  for want in string.gmatch(pattern, '[^.]+') do
-    i = i + 1
-    if want == '>' then return #tokens >= i end
-    local got = tokens[i]
-    if got == nil or (want ~= '*' and want ~= got) then return false end
-  end
-  return #tokens == i
-end
+  MATCH_TOKENS +
+    `
 
 local listening = ARGV[3] == '1' or redis.call('EXISTS', KEYS[3]) == 1
 local routes = redis.call('HGETALL', KEYS[2])
@@ -282,7 +278,7 @@ while i <= #ARGV do
         tokens = {}
         for tok in string.gmatch(topic, '[^.]+') do tokens[#tokens + 1] = tok end
       end
-      hit = match(patterns[r], tokens)
+      hit = match_tokens(patterns[r], tokens)
     end
     if hit then redis.call('XADD', streams[r], '*', unpack(ARGV, first, last)) end
   end
@@ -600,19 +596,14 @@ return {f['last-generated-id'], f['entries-added'], f['length']}
 // -- request / reply (src/rpc.ts) -------------------------------------------------------------
 
 /** Topic pattern matching as the publish script does it ('*' one token, '>' one or more at the end). */
-const MATCH = `
+const MATCH =
+  MATCH_TOKENS +
+  `
 local function match(pattern, topic)
   if pattern == topic then return true end
   local tokens = {}
   for tok in string.gmatch(topic, '[^.]+') do tokens[#tokens + 1] = tok end
-  local i = 0
-  for want in string.gmatch(pattern, '[^.]+') do
-    i = i + 1
-    if want == '>' then return #tokens >= i end
-    local got = tokens[i]
-    if got == nil or (want ~= '*' and want ~= got) then return false end
-  end
-  return #tokens == i
+  return match_tokens(pattern, tokens)
 end
 `;
 
