@@ -25,14 +25,16 @@ COPY apps/demo/package.json apps/demo/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
 RUN npx tsc -b
-# Hand on only what runs: each workspace's manifest and compiled output. The contract-test suite
+# Hand on only what runs: each workspace's manifest, compiled output and bin/ launchers (the
+# packages' `bin` entries: `npx brokerkit-publish` in the image). The contract-test suite
 # stays behind: packages list it as a dev dependency, yet npm would link it and install its tap.
 RUN mkdir -p /out \
  && cp package.json package-lock.json /out/ \
  && for dir in broker-adapters/* apps/*; do \
       [ "$dir" = broker-adapters/contract-tests ] && continue; \
       mkdir -p "/out/$dir" && cp "$dir/package.json" "/out/$dir/" \
-      && if [ -d "$dir/dist" ]; then cp -r "$dir/dist" "/out/$dir/"; fi; \
+      && if [ -d "$dir/dist" ]; then cp -r "$dir/dist" "/out/$dir/"; fi \
+      && if [ -d "$dir/bin" ]; then cp -r "$dir/bin" "/out/$dir/"; fi; \
     done \
  && find /out -name '*.tsbuildinfo' -delete
 

@@ -249,6 +249,21 @@ t.test('the Dockerfile: multi-stage, every workspace installed, production deps,
   for (const ws of workspaces) {
     t.match(dockerfile, new RegExp(`^COPY ${ws}/package\\.json ${ws}/$`, 'm'), `copies ${ws}/package.json`);
   }
+  // A package's `bin` launchers (npx brokerkit-publish) must reach the runtime image with its dist/.
+  const handOn = dockerfile.slice(dockerfile.indexOf('mkdir -p /out'), dockerfile.lastIndexOf('\nFROM '));
+  for (const dir of ['apps/publisher', 'apps/subscriber']) {
+    const { bin } = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')) as {
+      bin?: Record<string, string>;
+    };
+    t.ok(bin && Object.keys(bin).length > 0, `${dir} declares a bin`);
+    for (const target of Object.values(bin ?? {}))
+      t.ok(target.startsWith('./bin/'), `${dir}: ${target} is in bin/`);
+  }
+  t.match(
+    handOn,
+    /cp -r "\$dir\/bin" "\/out\/\$dir\/"/,
+    'the build stage hands bin/ on to the runtime image',
+  );
 
   const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
   for (const pattern of ['**/node_modules', '**/dist', '.git']) {
