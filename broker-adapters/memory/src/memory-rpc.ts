@@ -26,11 +26,17 @@ import type {
   TransportSubscription,
 } from '@brokerkit/core/adapter';
 import type { MemoryBroker } from './memory-broker.js';
+import { copyBody } from './stored-message.js';
 
+/**
+ * A request or reply as the other side receives it, with bytes of its own (as `publish` does): a
+ * caller reusing its buffer after `request`, or a responder changing the buffer it returned, changes
+ * nothing in flight.
+ */
 function toRaw(message: OutgoingMessage): RawDelivery {
   return {
     topic: message.destination,
-    body: message.body,
+    body: copyBody(message.body),
     headers: message.headers,
     contentType: message.contentType,
     id: message.id,
@@ -38,6 +44,10 @@ function toRaw(message: OutgoingMessage): RawDelivery {
     attempt: 1,
     redelivered: false,
   };
+}
+
+function withOwnBody(delivery: RawDelivery): RawDelivery {
+  return { ...delivery, body: copyBody(delivery.body) };
 }
 
 /** One request waiting for its first reply. */
@@ -97,7 +107,9 @@ class MemoryResponder {
       concurrency: spec.concurrency,
       deliver: answer,
       // Nobody waits for it any more: no point running the handler.
-      toDelivery: (job) => (job.pending.expired ? undefined : job.request),
+      // Each responder its own copy: ungrouped responders share one request, and a handler may
+      // write to `msg.data`.
+      toDelivery: (job) => (job.pending.expired ? undefined : withOwnBody(job.request)),
       settle: (job, _none, reply) => job.pending.answer(toRaw(reply)),
       // Only a throwing settle gets here; the requester then learns it at once.
       release: (job, _none, error) => job.pending.fail(error),

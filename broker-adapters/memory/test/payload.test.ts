@@ -1,6 +1,6 @@
 // memory:// behaves like a real broker with byte payloads: the body is copied at publish (no
 // aliasing between the publisher, fan-out subscribers and retries) and there is a payload limit
-// (1 MiB by default, as on NATS; `maxPayloadBytes` changes it).
+// (1 MiB by default, as on NATS; `maxPayloadBytes` changes it). Requests and replies are copied too.
 import t from 'tap';
 import { connect } from '@brokerkit/core';
 import type { Broker, BrokerOptions, Codec } from '@brokerkit/core';
@@ -114,4 +114,45 @@ t.test('a custom codec that reuses its buffer still delivers each message as it 
   await broker.consume('jobs', (m) => void received.push(m.data));
   await waitFor(() => received.length === 3);
   t.same(received, [1, 2, 3]);
+});
+
+t.test(
+  'a request buffer changed after request(), or by one responder, reaches each responder as sent',
+  async (t) => {
+    const broker = await open(t);
+    const seen: number[][] = [];
+    // Two ungrouped responders both receive the request; the first scribbles on its copy.
+    await broker.respond<Uint8Array>('rpc.bytes', (m) => {
+      seen.push([...m.data]);
+      m.data[0] = 42;
+      return 'a';
+    });
+    await broker.respond<Uint8Array>('rpc.bytes', async (m) => {
+      await new Promise((resolve) => setImmediate(resolve)); // after the other one has written
+      seen.push([...m.data]);
+      return 'b';
+    });
+    const buf = new Uint8Array([7, 8]);
+    const reply = broker.request('rpc.bytes', buf, { timeoutMs: 5_000 });
+    buf[0] = 99; // the caller reuses its buffer at once
+    t.ok(['a', 'b'].includes((await reply).data as string), 'answered');
+    await waitFor(() => seen.length === 2);
+    t.same(seen, [
+      [7, 8],
+      [7, 8],
+    ]);
+  },
+);
+
+t.test('a reply buffer the responder changes after returning it arrives as returned', async (t) => {
+  const broker = await open(t);
+  const returned = new Uint8Array([1, 2, 3]);
+  await broker.respond('rpc.reply', () => {
+    setImmediate(() => returned.fill(0)); // the responder reuses its buffer for the next answer
+    return returned;
+  });
+  const reply = await broker.request<Uint8Array>('rpc.reply', 'go', { timeoutMs: 5_000 });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same([...returned], [0, 0, 0], "the responder's buffer did change");
+  t.same([...(reply.data as Uint8Array)], [1, 2, 3]);
 });
