@@ -5,7 +5,12 @@
  *   exchange, persistent, message id, AMQP timestamp, content type — so the ratio shows what
  *   brokerkit itself costs;
  * - `amqplib (bare)`: default exchange straight to the queue, no properties — what users compare
- *   with, so the second ratio shows what the metadata and routing cost on top.
+ *   with, so the second ratio shows what the metadata and routing cost on top. Its messages are
+ *   transient: RabbitMQ confirms them without waiting for the disk;
+ * - `amqplib (bare, persistent)` (publish→consume window 1000 and the round trips): the bare twin
+ *   plus `persistent: true` and nothing else — same default exchange, so the only difference from
+ *   bare is the delivery mode, and its row shows how much of the bare gap is persistence alone
+ *   (brokerkit's messages are persistent by contract).
  *
  * Workloads: publish-confirmed throughput; end-to-end publish→consume throughput (1 KiB window
  * 100, and 256 B window 1000, ack each); publish→handler latency at a moderate window; one-at-a-time
@@ -94,12 +99,21 @@ async function withQueue<T>(work: (queue: string, routingKey: string) => Promise
   }
 }
 
+/** Properties of the `persistent` twin: delivery mode 2 only (shared, as amqplib only reads it). */
+const PERSISTENT_ONLY: Options.Publish = Object.freeze({ persistent: true });
+const NO_PROPERTIES: Options.Publish = Object.freeze({});
+
 /**
  * The raw amqplib twins. `meta`: brokerkit's wire format (topic exchange, persistent, message id,
  * AMQP timestamp, content type; brokerkit adds no headers table when the user gives no headers).
- * `bare`: default exchange to the queue, no properties.
+ * `bare`: default exchange to the queue, no properties. `persistent`: `bare` plus
+ * `persistent: true`.
  */
-async function rawSubject(queue: string, routingKey: string, mode: 'meta' | 'bare'): Promise<Subject> {
+async function rawSubject(
+  queue: string,
+  routingKey: string,
+  mode: 'meta' | 'bare' | 'persistent',
+): Promise<Subject> {
   const model: ChannelModel = await amqp.connect(URL_, { noDelay: true });
   const pub: ConfirmChannel = await model.createConfirmChannel();
   const fast: Channel = await model.createChannel();
@@ -114,7 +128,9 @@ async function rawSubject(queue: string, routingKey: string, mode: 'meta' | 'bar
           timestamp: Math.floor(Date.now() / 1000),
           contentType: 'application/json',
         }
-      : {};
+      : mode === 'persistent'
+        ? PERSISTENT_ONLY
+        : NO_PROPERTIES;
   let sub: Channel | undefined;
   return {
     publish(i, confirm = true, pad = PAD) {
@@ -244,6 +260,7 @@ type Factory = (queue: string, routingKey: string) => Promise<Subject>;
 
 const BASELINE = 'amqplib (raw, same metadata)';
 const BARE = 'amqplib (bare)';
+const PERSISTENT = 'amqplib (bare, persistent)';
 const SUBJECTS: Array<{ name: string; factory: Factory; peer: boolean }> = [
   { name: BASELINE, factory: (q, rk) => rawSubject(q, rk, 'meta'), peer: false },
   { name: BARE, factory: (q, rk) => rawSubject(q, rk, 'bare'), peer: false },
@@ -252,6 +269,12 @@ const SUBJECTS: Array<{ name: string; factory: Factory; peer: boolean }> = [
   { name: 'amqp-connection-manager', factory: acmSubject, peer: true },
 ];
 const TWINS = SUBJECTS.filter((s) => !s.peer);
+/** The twins plus the persistent bare twin, for the workloads of issue #14's goals 1 and 2. */
+const GOAL_TWINS = [
+  ...TWINS.slice(0, 2),
+  { name: PERSISTENT, factory: (q: string, rk: string) => rawSubject(q, rk, 'persistent'), peer: false },
+  ...TWINS.slice(2),
+];
 
 // ---------------------------------------------------------------------------------------------
 // Workloads
@@ -435,6 +458,7 @@ function interleaved(
     workload,
     subject: s.name,
     baseline: s.name === BASELINE ? undefined : BASELINE,
+    // The persistent twin against bare too: its second ratio is what persistence alone costs.
     alsoComparedWith: s.name === BASELINE || s.name === BARE ? undefined : BARE,
     suite: SUITE,
     requires: REQUIRES,
@@ -464,11 +488,15 @@ export const scenarios: Scenario[] = [
   ...scenariosFor(
     'rabbitmq publish→consume 256B, window 1000, ack each',
     (f) => endToEnd(f, E2E_COUNT, WIDE_WINDOW, PAD_256),
-    TWINS,
+    GOAL_TWINS,
   ),
   ...scenariosFor('rabbitmq latency (window 10)', (f) => endToEnd(f, LATENCY_COUNT, LATENCY_WINDOW)),
-  ...scenariosFor('rabbitmq round trip, one at a time (confirm: false)', (f) => roundTrips(f, false), TWINS),
-  ...scenariosFor('rabbitmq round trip, one at a time (confirmed)', (f) => roundTrips(f, true), TWINS),
+  ...scenariosFor(
+    'rabbitmq round trip, one at a time (confirm: false)',
+    (f) => roundTrips(f, false),
+    GOAL_TWINS,
+  ),
+  ...scenariosFor('rabbitmq round trip, one at a time (confirmed)', (f) => roundTrips(f, true), GOAL_TWINS),
   // One run each: the backlog is shared and consumed a little by every run.
   ...TWINS.filter((s) => s.name !== BARE).map((s): Scenario => ({
     workload: 'rabbitmq slow consumer, 200k backlog',
