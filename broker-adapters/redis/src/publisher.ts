@@ -12,11 +12,11 @@ import {
   PayloadTooLargeError,
   TimeoutError,
   firstToken,
-  withTimeout,
 } from '@brokerkit/core/adapter';
 import type { OutgoingMessage, TransportHooks, TransportPublishOptions } from '@brokerkit/core';
 import type { Connection } from './connection.js';
 import { corkForTick } from './cork.js';
+import { Deadlines, type Waiter } from './deadlines.js';
 import { mapRedisError } from './errors.js';
 import {
   STREAM_PREFIX,
@@ -67,6 +67,13 @@ export class Publisher {
   /** Batches filling during this tick, by first token; sent on the next tick. */
   readonly #batches = new Map<string, Batch>();
   #flushScheduled = false;
+  /** Stream keys of queues sent to, by queue (a send builds none). */
+  readonly #streams = new Map<string, string>();
+  /** Time limits of confirmed writes: one timer for all of them. */
+  readonly #deadlines = new Deadlines(
+    (waiter) => this.#timedOut(waiter),
+    () => this.inFlight.done(),
+  );
 
   constructor(
     private readonly conn: Connection,
@@ -89,7 +96,7 @@ export class Publisher {
     if (this.options.dedupWindowMs === 0) {
       const fields = messageFields(message, topic);
       const bytes = message.body.byteLength;
-      return this.#run(`publish to ${topic}`, options, () => this.#enqueue(token, topic, fields, bytes));
+      return this.#run('publish to', topic, options, () => this.#enqueue(token, topic, fields, bytes));
     }
     const keys =
       this.options.dedupWindowMs > 0
@@ -103,41 +110,57 @@ export class Publisher {
       this.#keep,
       ...messageFields(message, topic),
     ];
-    return this.#run(`publish to ${topic}`, options, () => PUBLISH.run(this.conn.cmd, keys, args));
+    return this.#run('publish to', topic, options, () => PUBLISH.run(this.conn.cmd, keys, args));
   }
 
   /** `broker.send`: into the queue's stream, or parked until `delayMs` is over. */
   send(message: OutgoingMessage, options: TransportPublishOptions): Promise<void> {
     const queue = message.destination;
     this.#checkSize(message, queue);
-    const fields = messageFields(message, undefined);
-    const stream = streamKey(queue);
+    const stream = this.#streamOf(queue);
     const dedup = this.options.dedupWindowMs > 0;
     let write: () => Promise<unknown>;
     if (options.delayMs > 0) {
+      const fields = messageFields(message, undefined);
       const keys = dedup
         ? [stream, parkKey(queue), dueKey(queue), dedupKey(queue, message.id)]
         : [stream, parkKey(queue), dueKey(queue)];
       const args = [String(options.delayMs), this.#window, ...fields];
       write = () => SEND_DELAYED.run(this.conn.cmd, keys, args);
     } else if (dedup) {
-      const args = [this.#window, ...fields];
+      const args = [this.#window, ...messageFields(message, undefined)];
       write = () => SEND_DEDUP.run(this.conn.cmd, [stream, dedupKey(queue, message.id)], args);
     } else {
       // NOMKSTREAM: a stream that vanished (deleted, or lost in a restart) answers nil instead of
       // being re-made without its consumer group.
       // Packed into one buffer (src/packed.ts): ioredis' own layout of a command with a Buffer
       // argument was the largest cost of a send.
-      const args = [stream, 'NOMKSTREAM', '*', ...fields];
+      const args = messageFields(message, undefined, [stream, 'NOMKSTREAM', '*']);
       write = () => {
         const command = new PackedCommand('XADD', args);
         void this.conn.cmd.sendCommand(command);
         return command.promise as Promise<unknown>;
       };
     }
-    const sent = this.#run(`send to ${queue}`, options, () => this.#sendTo(queue, write));
+    // A queue known to exist is written to at once; the answer says if its stream vanished.
+    const sent = this.#run(
+      'send to',
+      queue,
+      options,
+      this.#readyQueues.has(queue) ? write : () => this.#sendTo(queue, write),
+      write,
+    );
     if (options.delayMs === 0) return sent;
     return sent.then(() => this.onDelayed(queue, options.delayMs));
+  }
+
+  #streamOf(queue: string): string {
+    let stream = this.#streams.get(queue);
+    if (stream === undefined) {
+      if (this.#streams.size >= MAX_READY_QUEUES) this.#streams.clear();
+      this.#streams.set(queue, (stream = streamKey(queue)));
+    }
+    return stream;
   }
 
   /**
@@ -206,14 +229,16 @@ export class Publisher {
     this.#readyQueues.add(queue);
   }
 
-  async #sendTo(queue: string, write: () => Promise<unknown>): Promise<void> {
+  async #sendTo(queue: string, write: () => Promise<unknown>): Promise<unknown> {
     if (!this.#readyQueues.has(queue)) {
       await this.topology.ensureQueue(queue);
       this.provisioned(queue);
     }
-    const result = await write();
-    if (result !== null && result !== -1) return;
-    // The stream is gone: provision it again and write once more.
+    return write();
+  }
+
+  /** The queue's stream is gone (nil from `NOMKSTREAM`, -1 from a script): provision it again and write once more. */
+  async #sendAgain(queue: string, write: () => Promise<unknown>): Promise<void> {
     this.forget(queue);
     await this.topology.ensureQueue(queue);
     this.provisioned(queue);
@@ -230,36 +255,59 @@ export class Publisher {
 
   /**
    * Run one write with the outage and timeout rules. `confirm: false` while connected returns at
-   * once (the write is on the connection; a failure is reported through the `error` event).
+   * once (the write is on the connection; a failure is reported through the `error` event). For a
+   * send, `again` writes once more after the queue was provisioned again, should the answer say
+   * its stream is gone.
    */
-  #run(what: string, options: TransportPublishOptions, write: () => Promise<unknown>): Promise<void> {
+  #run(
+    what: string,
+    destination: string,
+    options: TransportPublishOptions,
+    write: () => Promise<unknown>,
+    again?: () => Promise<unknown>,
+  ): Promise<void> {
     const conn = this.conn;
     this.inFlight.add();
     corkForTick(conn.cmd);
     if (!options.confirm && conn.ready) {
-      write().then(
-        () => this.inFlight.done(),
-        (error: unknown) => {
-          this.inFlight.done();
-          this.hooks.error(mapRedisError(error, what));
-        },
-      );
+      write()
+        .then((result) =>
+          again !== undefined && (result === null || result === -1)
+            ? this.#sendAgain(destination, again)
+            : undefined,
+        )
+        .then(
+          () => this.inFlight.done(),
+          (error: unknown) => {
+            this.inFlight.done();
+            this.hooks.error(mapRedisError(error, `${what} ${destination}`));
+          },
+        );
       return Promise.resolve();
     }
     const { timeoutMs } = options;
+    const waiter = this.#deadlines.start(timeoutMs, what, destination);
     const written = conn.ready ? write() : conn.waitReady(timeoutMs).then(write);
-    return withTimeout(written, timeoutMs, () =>
-      conn.ready
-        ? new TimeoutError(`${what}: no answer from Redis within ${timeoutMs} ms`)
-        : new BrokerUnavailableError(
-            `${what}: Redis at ${conn.where} stayed unreachable for ${timeoutMs} ms`,
-          ),
-    ).then(
-      () => this.inFlight.done(),
-      (error: unknown) => {
-        this.inFlight.done();
-        throw mapRedisError(error, what);
+    written.then(
+      (result) => {
+        if (again === undefined || (result !== null && result !== -1)) this.#deadlines.resolve(waiter);
+        else
+          this.#sendAgain(destination, again).then(
+            () => this.#deadlines.resolve(waiter),
+            (error: unknown) => this.#deadlines.reject(waiter, mapRedisError(error, `${what} ${destination}`)),
+          );
       },
+      (error: unknown) => this.#deadlines.reject(waiter, mapRedisError(error, `${what} ${destination}`)),
     );
+    return waiter.promise;
+  }
+
+  #timedOut(waiter: Waiter): Error {
+    const what = `${waiter.what} ${waiter.destination}`;
+    return this.conn.ready
+      ? new TimeoutError(`${what}: no answer from Redis within ${waiter.timeoutMs} ms`)
+      : new BrokerUnavailableError(
+          `${what}: Redis at ${this.conn.where} stayed unreachable for ${waiter.timeoutMs} ms`,
+        );
   }
 }

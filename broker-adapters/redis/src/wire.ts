@@ -39,12 +39,18 @@ export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Fields of an outgoing message; `topic` is left out for work-queue messages. */
-export function messageFields(message: OutgoingMessage, topic: string | undefined): FieldArgs {
-  const fields: FieldArgs =
-    topic === undefined
-      ? [FIELD.id, message.id, FIELD.type, message.contentType]
-      : [FIELD.topic, topic, FIELD.id, message.id, FIELD.type, message.contentType];
+/**
+ * Fields of an outgoing message; `topic` is left out for work-queue messages. They are appended
+ * to `into` when given (a command's leading arguments: one array per message, not two).
+ */
+export function messageFields(
+  message: OutgoingMessage,
+  topic: string | undefined,
+  into?: FieldArgs,
+): FieldArgs {
+  const fields: FieldArgs = into ?? [];
+  if (topic !== undefined) fields.push(FIELD.topic, topic);
+  fields.push(FIELD.id, message.id, FIELD.type, message.contentType);
   // The publish time travels in brokerkit's own ids (docs/architecture.md#message-flow): one field
   // less to send, store and read. A user's messageId keeps an explicit time.
   const ms = message.timestamp.getTime();
