@@ -12,10 +12,8 @@ import type {
   TransportHooks,
   TransportSubscription,
 } from '@brokerkit/core';
-import { WIRE, plainBytes, receivedHeaders } from './wire.js';
-
-const DOLLAR = 36; // '$'
-const UNDERSCORE = 95; // '_'
+import { rawHeaderLength } from './nats-internals.js';
+import { coreBody, receivedCopy } from './wire.js';
 
 /** Subscribe; resolves once the server has the subscription (after a flush). */
 export async function startEphemeral(
@@ -75,11 +73,9 @@ class EphemeralSubscription implements TransportSubscription {
       return;
     }
     if (this.#closing) return;
-    const first = msg.subject.charCodeAt(0);
-    if (first === DOLLAR || first === UNDERSCORE) return;
-    const meta = receivedHeaders(msg, true);
-    // A replayed group dead letter is meant for that group alone; a request for responders.
-    if (meta.headers[WIRE.replayTo] !== undefined || meta.headers[WIRE.request] !== undefined) return;
+    const hdr = rawHeaderLength(msg);
+    const copy = receivedCopy(msg, hdr);
+    if (copy.skip) return;
     if (this.#deliveries.waiting >= this.maxPending) {
       if (this.#dropped++ === 0) {
         this.hooks.error(
@@ -91,9 +87,10 @@ class EphemeralSubscription implements TransportSubscription {
       return;
     }
     this.#dropped = 0;
+    const meta = copy.meta;
     const delivery: RawDelivery = {
-      topic: msg.subject,
-      body: plainBytes(msg.data),
+      topic: copy.subject,
+      body: coreBody(msg, hdr),
       // The parse is shared by the fan-out copies of this message: each delivery gets its own
       // headers object and Date, as on every other path.
       headers: { ...meta.headers },

@@ -18,10 +18,11 @@ import {
   parseAckSubject,
   rawData,
   rawHeaderLength,
+  rawSubject,
 } from '../src/nats-internals.js';
 import type { AckSubjectFields } from '../src/nats-internals.js';
 import { PulledMessage, isDelivery } from '../src/pulled.js';
-import { outgoingHeaders, readHeaders, receivedHeaders } from '../src/wire.js';
+import { coreBody, outgoingHeaders, readHeaders, receivedCopy, receivedHeaders } from '../src/wire.js';
 import { NATS_HOST, NATS_PORT, deleteStreams, rawClient } from './support/nats.js';
 
 const require = createRequire(import.meta.url);
@@ -138,11 +139,21 @@ async function suite(): Promise<void> {
         readHeaders(withHeaders!.headers),
         "the raw parse equals nats.js' own header parse",
       );
+      const subjectBytes = rawSubject(withHeaders!);
+      t.ok(Buffer.isBuffer(subjectBytes), guard('MsgImpl._msg.subject is a Buffer on Node'));
+      t.same(
+        Buffer.from(subjectBytes!),
+        Buffer.from(subject),
+        guard('MsgImpl._msg.subject holds the subject bytes'),
+      );
       t.equal(
-        receivedHeaders(withHeaders!, true),
-        receivedHeaders(copy!, true),
+        receivedCopy(withHeaders!, hdr),
+        receivedCopy(copy!, rawHeaderLength(copy!)),
         'fan-out copies share one parse',
       );
+      t.equal(receivedCopy(withHeaders!, hdr).subject, subject, 'the subject as nats.js decodes it');
+      t.same(Buffer.from(coreBody(withHeaders!, hdr)), body, 'coreBody is msg.data');
+      t.notOk(Buffer.isBuffer(coreBody(withHeaders!, hdr)), 'a plain Uint8Array');
 
       t.equal(rawHeaderLength(bare), 0, guard('MsgImpl._msg.hdr is -1 (read as 0) without headers'));
       t.same(

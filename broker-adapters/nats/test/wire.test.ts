@@ -9,10 +9,11 @@ import {
   outgoingHeaders,
   parseHeaderBlock,
   readHeaders,
+  receivedCopy,
   receivedHeaders,
   storedHeaders,
 } from '../src/wire.js';
-import { parseAckSubject } from '../src/nats-internals.js';
+import { parseAckSubject, rawHeaderLength } from '../src/nats-internals.js';
 import type { AckSubjectFields, MsgImplFields } from '../src/nats-internals.js';
 
 /** The encoded block nats.js would write (it calls `encode()`, which `MsgHdrs` does not declare). */
@@ -152,26 +153,83 @@ t.test('the ack subject parser: every form, exact milliseconds, malformed subjec
 });
 
 t.test(
-  'fan-out copies of one header block share one frozen parse; another block is parsed anew',
+  'fan-out copies of one subject and header block share one frozen result; another block or subject is read anew',
   async (t) => {
     /** What nats.js hands out (the fields nats-internals.ts reads; its guard test checks them). */
-    function received(block: Uint8Array, body = 'x'): Msg {
+    function received(block: Uint8Array, body = 'x', subject = 'orders.created'): Msg {
       const fields: MsgImplFields = {
         _rdata: Buffer.concat([block, Buffer.from(body)]),
-        _msg: { hdr: block.byteLength },
+        _msg: { hdr: block.byteLength, subject: Buffer.from(subject) },
       };
       return fields as unknown as Msg;
     }
+    const copyOf = (m: Msg) => receivedCopy(m, rawHeaderLength(m));
     const a = encoded(outgoingHeaders(message));
     const b = encoded(outgoingHeaders({ ...message, id: 'id-2' }));
-    const first = receivedHeaders(received(a), true);
-    const copy = receivedHeaders(received(a, 'other body'), true);
-    t.equal(copy, first, 'the same parse for the same block');
-    t.ok(Object.isFrozen(first.headers), 'shared headers cannot be changed by one subscriber');
-    const other = receivedHeaders(received(b), true);
+    const first = copyOf(received(a));
+    t.equal(first.subject, 'orders.created');
+    t.equal(first.meta.id, 'id-1');
+    t.equal(first.skip, false);
+    const copy = copyOf(received(a, 'other body'));
+    t.equal(copy, first, 'the same result for the same subject and block');
+    t.ok(Object.isFrozen(first) && Object.isFrozen(first.meta.headers), 'shared, so nobody can change it');
+    const other = copyOf(received(b));
     t.not(other, first);
-    t.equal(other.id, 'id-2');
-    t.equal(receivedHeaders(received(a), false).id, 'id-1', 'without reuse: parsed');
-    t.not(receivedHeaders(received(a), false), receivedHeaders(received(a), false));
+    t.equal(other.meta.id, 'id-2');
+    const elsewhere = copyOf(received(b, 'x', 'orders.updated'));
+    t.not(elsewhere, other, 'same block, another subject: read anew');
+    t.equal(elsewhere.subject, 'orders.updated');
+    t.same(elsewhere.meta, other.meta);
+    const longer = copyOf(received(b, 'x', 'orders.updated.more'));
+    t.equal(longer.subject, 'orders.updated.more', 'a longer subject after a shorter one');
+    const unicode = copyOf(received(b, 'x', 'orders.größe'));
+    t.equal(unicode.subject, 'orders.größe', 'subjects are UTF-8');
+    t.same(receivedHeaders(received(a)), first.meta, 'the same parse as a single delivery gets');
+    t.not(receivedHeaders(received(a)), receivedHeaders(received(a)), 'single deliveries: parsed each time');
   },
 );
+
+t.test('what an ephemeral subscriber skips', async (t) => {
+  function received(block: Uint8Array | undefined, subject: string): Msg {
+    const fields: MsgImplFields = {
+      _rdata: Buffer.concat([block ?? new Uint8Array(), Buffer.from('x')]),
+      _msg: { hdr: block ? block.byteLength : -1, subject: Buffer.from(subject) },
+    };
+    return fields as unknown as Msg;
+  }
+  const copyOf = (m: Msg) => receivedCopy(m, rawHeaderLength(m));
+  const plain = encoded(outgoingHeaders(message));
+  for (const subject of ['$JS.API.INFO', '_INBOX.abc.1', '_bk.q.mail']) {
+    t.equal(copyOf(received(plain, subject)).skip, true, subject);
+  }
+  t.equal(copyOf(received(undefined, 'orders.x')).skip, false, 'a foreign message without headers');
+  t.same(copyOf(received(undefined, 'orders.x')).meta.headers, {});
+  const replay = encoded(outgoingHeaders(message, { [WIRE.replayTo]: 'billing' }));
+  t.equal(copyOf(received(replay, 'orders.x')).skip, true, 'a replayed group dead letter');
+  const request = encoded(outgoingHeaders(message, { [WIRE.request]: '1' }));
+  t.equal(copyOf(received(request, 'orders.x')).skip, true, 'a brokerkit request');
+});
+
+t.test("the own-id fast path writes exactly the general path's block", async (t) => {
+  const id = newMessageId();
+  const ms = messageIdTime(id)!;
+  for (const contentType of ['application/octet-stream', 'application/json', 'text/plain; charset=utf-8']) {
+    const own: OutgoingMessage = { ...message, id, contentType, headers: {}, timestamp: new Date(ms) };
+    const first = encoded(outgoingHeaders(own));
+    t.equal(
+      Buffer.from(first).toString('utf8'),
+      `NATS/1.0\r\nNats-Msg-Id: ${id}\r\nContent-Type: ${contentType}\r\n\r\n`,
+      contentType,
+    );
+    const second = encoded(outgoingHeaders({ ...own, id: newMessageId() }));
+    t.not(second, first, 'a block of its own per message');
+    t.not(Buffer.from(second).toString('utf8'), Buffer.from(first).toString('utf8'));
+  }
+  // Shaped like a v7 id of that time, but not ASCII: the general path (UTF-8).
+  const odd = `${id.slice(0, 30)}ü${id.slice(31)}`;
+  t.equal(messageIdTime(odd), ms, 'still carries the time');
+  const text = Buffer.from(
+    encoded(outgoingHeaders({ ...message, id: odd, headers: {}, timestamp: new Date(ms) })),
+  ).toString('utf8');
+  t.equal(text, `NATS/1.0\r\nNats-Msg-Id: ${odd}\r\nContent-Type: application/json\r\n\r\n`);
+});
