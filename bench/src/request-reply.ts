@@ -40,7 +40,7 @@ const THROUGHPUT_N = { nats: 20_000, rabbitmq: 10_000, memory: 50_000 };
 const LATENCY_N = 2_000;
 const TIMEOUT_MS = 30_000;
 /** Rounds per workload, subjects interleaved, best round kept: the machine is shared and drifts. */
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 const payload = new Uint8Array(256).fill(120);
 
@@ -211,7 +211,6 @@ class RawAmqpRequester {
           ? {
               ...properties,
               mandatory: true,
-              persistent: false,
               expiration: String(TIMEOUT_MS),
               messageId: `raw-${process.pid}-${id}`,
               timestamp: Math.floor(Date.now() / 1000),
@@ -240,7 +239,10 @@ async function amqpBrokerkit(total: number, window: number): Promise<Measurement
   }
 }
 
-/** With `sameProperties`, the properties brokerkit sends (mandatory, expiration, id, time header). */
+/**
+ * With `sameProperties`, the properties brokerkit sends: on requests `mandatory`, `expiration`, a
+ * message id and timestamp; on replies a message id and timestamp (neither sets a delivery mode).
+ */
 async function amqpRaw(total: number, window: number, sameProperties: boolean): Promise<Measurement> {
   const subject = topic('r');
   const exchange = 'bench.rr.raw';
@@ -264,7 +266,6 @@ async function amqpRaw(total: number, window: number, sameProperties: boolean): 
         sameProperties
           ? {
               ...properties,
-              persistent: false,
               messageId: `raw-reply-${properties.correlationId}`,
               timestamp: Math.floor(Date.now() / 1000),
             }

@@ -20,7 +20,7 @@ import {
   toError,
 } from './errors.js';
 import { HEADER, copyUserHeaders, userHeaders } from './headers.js';
-import { messageIdTime, newMessageId } from './ids.js';
+import { lastMessageIdTime, newMessageId } from './ids.js';
 import { validateGroupName, validatePattern, validateTopic } from './names.js';
 import { assertKnownKeys, integerOption } from './option-checks.js';
 import type {
@@ -164,7 +164,8 @@ export class RequestReply {
       body: encoded.body,
       contentType: encoded.contentType,
       headers,
-      timestamp: new Date(messageIdTime(id)!), // the id's own millisecond: no separate time header
+      // The id's own millisecond (read, not parsed): no separate time header.
+      timestamp: new Date(lastMessageIdTime()),
     };
   }
 }
@@ -230,7 +231,7 @@ export function errorReply(error: Error, destination: string): OutgoingMessage {
     body: encoder.encode(JSON.stringify(details)),
     contentType: JSON_TYPE,
     headers: ERROR_HEADERS,
-    timestamp: new Date(messageIdTime(id)!),
+    timestamp: new Date(lastMessageIdTime()),
   };
 }
 
@@ -273,7 +274,7 @@ function createAnswer(options: AnswerOptions): AnswerFn {
       body: encoded.body,
       contentType: encoded.contentType,
       headers: NO_HEADERS,
-      timestamp: new Date(messageIdTime(id)!),
+      timestamp: new Date(lastMessageIdTime()),
     };
   }
 

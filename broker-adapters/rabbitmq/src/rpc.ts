@@ -30,6 +30,7 @@ import {
   PayloadTooLargeError,
   TimeoutError,
   errorReply,
+  idCarriesTime,
 } from '@brokerkit/core/adapter';
 import type {
   AnswerFn,
@@ -41,10 +42,10 @@ import type {
   TransportRequestOptions,
   TransportSubscription,
 } from '@brokerkit/core';
-import type { Channel, ChannelModel, ConsumeMessage, Message } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage, Message, Options } from 'amqplib';
 import type { ConnectionParticipant, ConnectionSupervisor } from './connection.js';
 import { mapAmqpError } from './errors.js';
-import { asBuffer, publishProperties, toRawDelivery } from './message.js';
+import { PUBLISHED_AT_HEADER, asBuffer, toRawDelivery } from './message.js';
 import { bindingKey } from './names.js';
 import type { ResolvedOptions } from './options.js';
 import type { Publisher } from './publisher.js';
@@ -63,6 +64,58 @@ export function responderQueueName(pattern: string, group: string | undefined): 
   // The pattern is part of a group's identity (as for NATS queue groups): its hash keeps the name short.
   const hash = createHash('sha256').update(pattern).digest('hex').slice(0, 16);
   return `_bk.rpc.g.${group}.${hash}`;
+}
+
+/**
+ * The headers table of a request or reply: the user's headers (a request's; a reply carries at
+ * most the error marker), plus the millisecond publish time only when the id does not carry it
+ * (brokerkit's own ids always do). `undefined` when there is nothing to say, as for events.
+ */
+function headersOf(message: OutgoingMessage): Options.Publish['headers'] {
+  const ms = message.timestamp.getTime();
+  if (!idCarriesTime(message.id, ms)) return { ...message.headers, [PUBLISHED_AT_HEADER]: String(ms) };
+  for (const _ in message.headers) return message.headers;
+  return undefined;
+}
+
+/**
+ * AMQP properties of a request. Each is there for a reason (docs/architecture.md#request-and-reply):
+ * `replyTo` + `correlationId` are direct reply-to itself; `mandatory` makes an unbound topic come
+ * back as `basic.return`, i.e. `BK_NO_RESPONDERS` at once; `expiration` (the time left) lets the
+ * broker drop a request nobody took before its requester gave up, so an overloaded responder
+ * does not work through a backlog nobody waits for; `messageId` and `timestamp` are the request's
+ * `id` and publish time (SPEC §2: the native properties carry them); `contentType` tells the
+ * responder, brokerkit's or a plain client's, how to decode the body. No `deliveryMode`: a
+ * request lives at most as long as its timeout in a non-durable queue, and leaving it out is
+ * AMQP's transient default (persistence would cost a disk write for nothing).
+ * One object literal, always the same shape: what amqplib reads on every publish.
+ */
+function requestProperties(message: OutgoingMessage, correlationId: string, remainingMs: number): Options.Publish {
+  return {
+    mandatory: true,
+    replyTo: REPLY_TO,
+    correlationId,
+    expiration: String(remainingMs),
+    messageId: message.id,
+    timestamp: Math.floor(message.timestamp.getTime() / 1000),
+    contentType: message.contentType,
+    headers: headersOf(message),
+  };
+}
+
+/**
+ * AMQP properties of a reply: the request's `correlationId`, the reply's own id, time and content
+ * type (the error marker header when the handler threw). Not `mandatory`: a reply whose requester
+ * is gone has nobody to be returned to. Transient, as its request.
+ */
+function replyProperties(reply: OutgoingMessage, correlationId: string | undefined): Options.Publish {
+  return {
+    correlationId,
+    messageId: reply.id,
+    timestamp: Math.floor(reply.timestamp.getTime() / 1000),
+    contentType: reply.contentType,
+    headers: headersOf(reply),
+  };
 }
 
 interface PendingRequest {
@@ -121,41 +174,49 @@ export class RabbitRequestReply implements RequestReplyTransport, ConnectionPart
     );
   }
 
-  async request(message: OutgoingMessage, options: TransportRequestOptions): Promise<RawDelivery> {
-    if (this.#closed) throw new ClosedError();
-    const topic = message.destination;
+  request(message: OutgoingMessage, options: TransportRequestOptions): Promise<RawDelivery> {
+    if (this.#closed) return Promise.reject(new ClosedError());
     const size = message.body.byteLength;
     if (size > this.ctx.options.maxMessageBytes) {
-      throw new PayloadTooLargeError(
-        `request of ${size} bytes exceeds the RabbitMQ limit of ${this.ctx.options.maxMessageBytes} bytes (rabbitmq.maxMessageBytes)`,
+      return Promise.reject(
+        new PayloadTooLargeError(
+          `request of ${size} bytes exceeds the RabbitMQ limit of ${this.ctx.options.maxMessageBytes} bytes (rabbitmq.maxMessageBytes)`,
+        ),
       );
     }
-    const deadline = Date.now() + options.timeoutMs;
     this.#used = true;
-    let channel = this.#channel;
-    if (channel === undefined) {
-      try {
-        channel = await this.#ready(options.timeoutMs);
-      } catch (error) {
-        if (this.#closed) throw new ClosedError('the broker was closed before the request was sent');
-        throw error;
-      }
+    const channel = this.#channel;
+    // The common case, the reply channel open: no async function around the request (one returning
+    // a promise costs a second promise and two more microtask turns per round trip).
+    if (channel !== undefined) return this.#send(channel, message, options.timeoutMs, options.timeoutMs);
+    return this.#requestWhenReady(message, options.timeoutMs);
+  }
+
+  /** The first request, or one during an outage: wait for the reply channel, within the timeout. */
+  async #requestWhenReady(message: OutgoingMessage, timeoutMs: number): Promise<RawDelivery> {
+    const deadline = Date.now() + timeoutMs;
+    let channel: Channel;
+    try {
+      channel = await this.#ready(timeoutMs);
+    } catch (error) {
+      if (this.#closed) throw new ClosedError('the broker was closed before the request was sent');
+      throw error;
     }
     if (this.#closed) throw new ClosedError('the broker was closed before the request was sent');
+    return this.#send(channel, message, timeoutMs, Math.max(1, deadline - Date.now()));
+  }
+
+  #send(channel: Channel, message: OutgoingMessage, timeoutMs: number, remainingMs: number): Promise<RawDelivery> {
+    const topic = message.destination;
     const id = (this.#next++).toString(36);
-    const properties = publishProperties(message, true);
-    properties.persistent = false;
-    properties.replyTo = REPLY_TO;
-    properties.correlationId = id;
-    const remaining = Math.max(1, deadline - Date.now());
-    properties.expiration = String(remaining);
+    const properties = requestProperties(message, id, remainingMs);
     return new Promise<RawDelivery>((resolve, reject) => {
       const pending: PendingRequest = { topic, resolve, reject, timer: undefined };
       pending.timer = setTimeout(() => {
         if (this.#pending.get(id) !== pending) return;
         this.#pending.delete(id);
-        reject(new TimeoutError(`no reply to ${topic} within ${options.timeoutMs} ms`));
-      }, remaining);
+        reject(new TimeoutError(`no reply to ${topic} within ${timeoutMs} ms`));
+      }, remainingMs);
       this.#pending.set(id, pending);
       try {
         channel.publish(this.#exchange, topic, asBuffer(message.body), properties);
@@ -423,7 +484,7 @@ class RabbitResponder implements ConnectionParticipant {
   }
 
   /** Publish the reply (unconfirmed: direct reply-to has no confirms to give), then ack the request. */
-  async #reply(channel: Channel, request: ConsumeMessage, reply: OutgoingMessage): Promise<void> {
+  #reply(channel: Channel, request: ConsumeMessage, reply: OutgoingMessage): Promise<void> {
     const replyTo = request.properties.replyTo as string;
     const limit = this.ctx.options.maxMessageBytes;
     const sent =
@@ -435,15 +496,14 @@ class RabbitResponder implements ConnectionParticipant {
             reply.destination,
           )
         : reply;
-    const properties = publishProperties(sent, false);
-    properties.persistent = false;
-    properties.correlationId = request.properties.correlationId as string | undefined;
-    await this.ctx.publisher.publish(
-      { exchange: '', routingKey: replyTo, content: asBuffer(sent.body), properties },
-      false,
-      this.ctx.options.publishTimeoutMs,
-    );
-    this.#ack(channel, request);
+    const properties = replyProperties(sent, request.properties.correlationId as string | undefined);
+    return this.ctx.publisher
+      .publish(
+        { exchange: '', routingKey: replyTo, content: asBuffer(sent.body), properties },
+        false,
+        this.ctx.options.publishTimeoutMs,
+      )
+      .then(() => this.#ack(channel, request));
   }
 
   #ack(channel: Channel, message: ConsumeMessage): void {
