@@ -72,6 +72,19 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
   /** Failed restores in a row on the current connection (the backoff step). */
   #restoreFailures = 0;
   #restoreTimer: NodeJS.Timeout | undefined;
+  /**
+   * Ack coalescing on `#channel` (see {@link #ack}). Delivery tags count 1, 2, 3, … per channel,
+   * and this consumer is alone on its channel: every tag below `#ackNext` is settled on the wire.
+   */
+  #ackNext = 1;
+  /** Tags `#ackNext … #ackNext + #ackBatch - 1` are acked and wait for the end of the tick. */
+  #ackBatch = 0;
+  /** The batch's highest message (what the `multiple` ack names) and its channel. */
+  #ackLast: ConsumeMessage | undefined;
+  #ackChannel: Channel | undefined;
+  /** Tags above the contiguous prefix settled out of order (async handlers); rarely any. */
+  #ackAbove: Set<number> | undefined;
+  readonly #flushAcks = (): void => this.#sendAcks();
 
   constructor(
     private readonly ctx: ConsumerContext,
@@ -156,6 +169,8 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
     const tag = this.#consumerTag;
     if (channel && tag) await channel.cancel(tag).catch(() => {});
     await this.#loop.idle();
+    // The last handlers' acks may still wait for the end of their tick: out before the close.
+    this.#sendAcks();
     this.#channel = undefined;
     if (channel) await channel.close().catch(() => {});
     if (this.target.kind === 'ephemeral') await this.#deleteEphemeral();
@@ -182,8 +197,9 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
       await channel.prefetch(this.settings.prefetch);
       await this.#declare(channel);
       // Current before consume: deliveries can arrive in the same read as consume-ok, before the
-      // awaited promise resumes.
+      // awaited promise resumes. A new channel numbers its deliveries from 1 again.
       this.#channel = channel;
+      this.#resetAcks();
       const ok = await channel.consume(this.#queue, (message) => this.#onMessage(channel, message), {
         noAck: false,
       });
@@ -266,6 +282,7 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
   /** A settle failed: back to the queue at once (on a dead channel the broker does it anyway). */
   #requeue(channel: Channel, message: ConsumeMessage): void {
     if (channel !== this.#channel) return;
+    this.#settledAlone(message.fields.deliveryTag);
     try {
       channel.nack(message, false, true);
     } catch {
@@ -273,13 +290,80 @@ export class QueueConsumer implements ConnectionParticipant, TransportSubscripti
     }
   }
 
+  /**
+   * Ack, coalesced: acks of consecutive deliveries settled in the same tick (a read's worth of
+   * deliveries to a synchronous handler, or handlers that finish together) go out at the end of
+   * the tick as one `basic.ack` with `multiple`, instead of one frame each — the broker's channel
+   * handles one frame instead of dozens. `multiple` acks every unacked tag up to the one named,
+   * so a batch only ever holds the tags right above the settled prefix (`#ackNext`): a delivery
+   * still in its handler, requeued or moved stays out of it, and one settled out of order is
+   * acked alone at once. The batch goes out with `process.nextTick`, before amqplib's write mux
+   * (a `setImmediate`) takes the frames to the socket, so an ack reaches the broker no later than
+   * before; it is sent before the channel is closed (`#close`), and dropped with a dead channel
+   * like any ack (the broker redelivers: at-least-once, as before).
+   */
   #ack(channel: Channel, message: ConsumeMessage): void {
     if (channel !== this.#channel) return; // dead channel: the broker redelivers
+    const tag = message.fields.deliveryTag;
+    if (tag === this.#ackNext + this.#ackBatch && (this.#ackBatch === 0 || channel === this.#ackChannel)) {
+      if (this.#ackBatch++ === 0) {
+        this.#ackChannel = channel;
+        process.nextTick(this.#flushAcks);
+      }
+      this.#ackLast = message;
+      return;
+    }
+    this.#settledAlone(tag);
     try {
       channel.ack(message);
     } catch {
       // Closed meanwhile: same as above.
     }
+  }
+
+  /** Send the waiting acks: one frame for the batch (`multiple` when it holds more than one). */
+  #sendAcks(): void {
+    const count = this.#ackBatch;
+    if (count === 0) return;
+    const channel = this.#ackChannel;
+    const last = this.#ackLast!;
+    this.#ackBatch = 0;
+    this.#ackLast = undefined;
+    this.#ackChannel = undefined;
+    if (channel !== this.#channel) return; // dead channel: the broker redelivers
+    this.#ackNext += count;
+    this.#advanceAcks();
+    try {
+      channel!.ack(last, count > 1);
+    } catch {
+      // Closed meanwhile: the broker redelivers.
+    }
+  }
+
+  /** A delivery settled with a frame of its own (out of order, a nack): note it for the prefix. */
+  #settledAlone(tag: number): void {
+    if (tag === this.#ackNext && this.#ackBatch === 0) {
+      this.#ackNext++;
+      this.#advanceAcks();
+    } else if (tag >= this.#ackNext + this.#ackBatch) {
+      (this.#ackAbove ??= new Set()).add(tag);
+    }
+  }
+
+  /** Move the settled prefix over tags settled out of order that are now contiguous with it. */
+  #advanceAcks(): void {
+    const above = this.#ackAbove;
+    if (above === undefined || this.#ackBatch !== 0) return;
+    while (above.delete(this.#ackNext)) this.#ackNext++;
+    if (above.size === 0) this.#ackAbove = undefined;
+  }
+
+  #resetAcks(): void {
+    this.#ackNext = 1;
+    this.#ackBatch = 0;
+    this.#ackLast = undefined;
+    this.#ackChannel = undefined;
+    this.#ackAbove = undefined;
   }
 
   /** Publish the copy (confirmed) before acking the original: a crash in between duplicates, never loses. */

@@ -2,7 +2,8 @@
 // apart from the publishes sharing its channel.
 import t from 'tap';
 import { requireService, uniqueName } from '@brokerkit/contract-tests';
-import { ConnectionSupervisor } from '../src/connection.js';
+import amqp from 'amqplib';
+import { ConnectionSupervisor, batchSocketWrites } from '../src/connection.js';
 import { resolveBrokerSettings } from '@brokerkit/core/adapter';
 import { resolveOptions } from '../src/options.js';
 import { Publisher } from '../src/publisher.js';
@@ -102,5 +103,41 @@ if (await requireService(t, 'RabbitMQ', RABBIT_HOST, RABBIT_PORT)) {
     tt.equal(maxPending, 500, 'all 500 were sent before the first confirm came back');
     tt.equal(publisher.pending, 0);
     tt.equal((await raw.check(queue))?.messageCount, 500);
+  });
+
+  t.test('a burst of frames reaches the socket in a few writes, in order (batchSocketWrites)', async (tt) => {
+    const queue = uniqueName('q');
+    await raw.channel((c) => c.assertQueue(queue, { durable: false }));
+    tt.teardown(() => raw.deleteQueues(queue));
+    const model = await amqp.connect(RABBIT_URL, { noDelay: true });
+    tt.teardown(() => model.close().catch(() => {}));
+    // Fails when an amqplib upgrade moves the internals it relies on (it then changes nothing).
+    tt.equal(batchSocketWrites(model), true, 'amqplib internals found');
+    const channel = await model.createConfirmChannel();
+    const socket = (model as unknown as { connection: { stream: Record<string, unknown> } }).connection
+      .stream;
+    let writes = 0;
+    for (const name of ['_write', '_writev']) {
+      const original = socket[name] as (...args: unknown[]) => unknown;
+      socket[name] = function (this: unknown, ...args: unknown[]) {
+        writes++;
+        return original.apply(this, args);
+      };
+    }
+    const count = 200;
+    for (let n = 0; n < count; n++)
+      channel.publish('', queue, Buffer.from(String(n)), { messageId: String(n) });
+    await channel.waitForConfirms();
+    tt.ok(writes <= 5, `${count} publishes in ${writes} socket write(s), not one each`);
+    const ids: string[] = [];
+    await raw.channel(async (c) => {
+      for (let m = await c.get(queue, { noAck: true }); m; m = await c.get(queue, { noAck: true }))
+        ids.push(m.properties.messageId as string);
+    });
+    tt.same(
+      ids,
+      Array.from({ length: count }, (_, n) => String(n)),
+      'all arrived, in order',
+    );
   });
 }

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { PermanentError, connect } from '@brokerkit/core';
 import type { Broker, BrokerOptions, Message } from '@brokerkit/core';
-import { requireService, uniqueName, waitFor } from '@brokerkit/contract-tests';
+import { TcpProxy, requireService, uniqueName, waitFor } from '@brokerkit/contract-tests';
 import {
   MANAGEMENT_URL,
   RABBIT_HOST,
@@ -470,6 +470,107 @@ async function suite(): Promise<void> {
       const other = await managementGet<ApiQueue>(`/api/queues/%2F/${encodeURIComponent(queue)}`);
       tt.equal(other?.name, queue);
       release();
+    },
+  );
+
+  t.test(
+    'acks coalesce into multiple acks, never over a delivery still in its handler or settled alone',
+    async (tt) => {
+      const { broker, errors } = await open(tt);
+      const queue = uniqueName('q');
+      cleanup(tt, queue);
+      const handled = new Map<number, number>();
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      tt.teardown(() => release());
+      // The first ten wait at the gate, then the nine after the first finish in one tick.
+      let open_: () => void = () => {};
+      const gate = new Promise<void>((resolve) => (open_ = resolve));
+      let started = 0;
+      await broker.consume<{ n: number }>(
+        queue,
+        async (m) => {
+          started++;
+          // The first delivery (tag 1) stays in its handler while the nine after it are acked.
+          if (m.data.n === 0) {
+            await held;
+            throw new PermanentError('the held one fails');
+          }
+          await gate;
+          handled.set(m.data.n, (handled.get(m.data.n) ?? 0) + 1);
+        },
+        { concurrency: 10, prefetch: 10, retry: { attempts: 1 } },
+      );
+      for (let n = 0; n < 10; n++) await broker.send(queue, { n });
+      await waitFor(() => started === 10, { message: 'all ten in their handlers' });
+      open_();
+      await waitFor(() => handled.size === 9, { message: 'nine handled' });
+      // Acked by a `multiple` ack that covered tag 1, the held one would now be acked twice
+      // (RabbitMQ closes the channel: unknown delivery tag) or lost instead of dead-lettered.
+      release();
+      await waitFor(async () => (await raw.check(`${queue}.dlq`))?.messageCount === 1, {
+        message: 'the held one dead-lettered',
+      });
+      // The settled prefix moved past the gap: later deliveries are acked (and coalesced) as usual.
+      await Promise.all(Array.from({ length: 40 }, (_, i) => broker.send(queue, { n: 10 + i })));
+      await waitFor(() => handled.size === 49, { message: 'all handled' });
+      await broker.close();
+      tt.equal(
+        (await raw.check(queue))?.messageCount,
+        0,
+        'every handled message was acked: none back in the queue',
+      );
+      tt.same(
+        [...handled.values()].filter((count) => count !== 1),
+        [],
+        'each handled once (no redelivery)',
+      );
+      tt.same(errors, [], 'no channel error');
+    },
+  );
+
+  t.test(
+    'a delivery still in its handler when the ones after it were acked is redelivered after a crash',
+    async (tt) => {
+      const queue = uniqueName('q');
+      cleanup(tt, queue);
+      const proxy = await TcpProxy.start(RABBIT_HOST, RABBIT_PORT);
+      tt.teardown(() => proxy.close());
+      const u = new URL(RABBIT_URL);
+      u.hostname = '127.0.0.1';
+      u.port = String(proxy.port);
+      const { broker: direct } = await open(tt);
+      const worker = await connect(u.href, { reconnect: { initialMs: 50, maxMs: 500 } });
+      worker.on('error', () => {});
+      tt.teardown(() => worker.close());
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      tt.teardown(() => release());
+      // The nine after it finish together (one tick: their acks coalesce), tag 1 stays held.
+      let open_: () => void = () => {};
+      const gate = new Promise<void>((resolve) => (open_ = resolve));
+      let started = 0;
+      const done = new Set<number>();
+      await worker.consume<{ n: number }>(
+        queue,
+        async (m) => {
+          started++;
+          await (m.data.n === 0 ? held : gate); // tag 1: never settled before the connection dies
+          done.add(m.data.n);
+        },
+        { concurrency: 10, prefetch: 10 },
+      );
+      for (let n = 0; n < 10; n++) await direct.send(queue, { n });
+      await waitFor(() => started === 10, { message: 'all ten in their handlers' });
+      open_();
+      await waitFor(() => done.size === 9, { message: 'the nine after it handled' });
+      proxy.pause(); // the worker's connections die with tag 1 unacked
+      // Covered by a `multiple` ack of the nine, it would be gone. (Any of the nine whose ack was
+      // still on its way may come back too: at-least-once.)
+      const again: number[] = [];
+      await direct.consume<{ n: number }>(queue, (m) => void again.push(m.data.n));
+      await waitFor(() => again.includes(0), { message: 'the held delivery redelivered' });
+      tt.pass('the delivery still in its handler was not acked with the others');
     },
   );
 }
