@@ -81,6 +81,13 @@ if (await requireService(t, 'RabbitMQ', RABBIT_HOST, RABBIT_PORT)) {
     const ok = replies.get('c1')!;
     t.equal(ok.properties.contentType, 'application/json', 'the reply has its content type');
     t.same(JSON.parse(ok.content.toString('utf8')), { got: 'ada' }, 'and the answer');
+    // What each reply property is for: README, Request / reply.
+    t.match(
+      ok.properties,
+      { correlationId: 'c1', messageId: /^[0-9a-f-]{36}$/, timestamp: Number },
+      'its correlation id, a message id and publish time',
+    );
+    t.equal(ok.properties.deliveryMode, undefined, 'transient: no delivery mode');
     const failed = replies.get('c2')!;
     t.equal(
       failed.properties.headers?.['x-brokerkit-reply'],
@@ -103,8 +110,10 @@ if (await requireService(t, 'RabbitMQ', RABBIT_HOST, RABBIT_PORT)) {
     await channel.assertExchange(RPC_EXCHANGE, 'topic', { durable: true });
     await channel.assertQueue(queue, { exclusive: true, autoDelete: true });
     await channel.bindQueue(queue, RPC_EXCHANGE, topic);
+    let seen: ConsumeMessage | undefined;
     await channel.consume(queue, (m) => {
       if (!m) return;
+      seen = m;
       channel.sendToQueue(m.properties.replyTo as string, Buffer.from(`echo ${m.content.toString('utf8')}`), {
         correlationId: m.properties.correlationId as string,
         contentType: 'text/plain',
@@ -113,6 +122,21 @@ if (await requireService(t, 'RabbitMQ', RABBIT_HOST, RABBIT_PORT)) {
     });
     const reply = await broker.request(topic, 'hi', { timeoutMs: 5_000 });
     t.equal(reply.data, 'echo hi', 'the plain reply, decoded by its content type');
+    const expiration = Number(seen?.properties.expiration);
+    t.ok(expiration > 0 && expiration <= 5_000, 'the request expires with its timeout', { expiration });
+    t.match(
+      seen?.properties,
+      {
+        replyTo: 'amq.rabbitmq.reply-to',
+        correlationId: String,
+        contentType: 'text/plain',
+        messageId: /^[0-9a-f-]{36}$/,
+        timestamp: Number,
+      },
+      'what a plain responder sees: direct reply-to, content type, id and time',
+    );
+    t.equal(seen?.properties.deliveryMode, undefined, 'transient: no delivery mode');
+    t.same(seen?.properties.headers, {}, 'no headers table entries without user headers');
   });
 
   t.test(
