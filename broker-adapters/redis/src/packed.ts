@@ -12,7 +12,8 @@
  */
 import { Command } from 'ioredis';
 
-const CRLF = 0x0d0a;
+const CR = 0x0d;
+const LF = 0x0a;
 /** Strings up to this length are copied by hand when ASCII. */
 const SHORT = 64;
 /** Byte lengths of the string arguments of the command being packed (reused: packing is synchronous). */
@@ -35,7 +36,9 @@ function header(buf: Buffer, at: number, marker: number, n: number): number {
     buf[i] = 0x30 + n - tenth * 10;
     n = tenth;
   }
-  buf.writeUInt16BE(CRLF, end);
+  // Byte stores rather than writeUInt16BE, whose checks cost more than the two bytes (issue #15).
+  buf[end] = CR;
+  buf[end + 1] = LF;
   return end + 2;
 }
 
@@ -55,38 +58,43 @@ export function pack(name: string, args: readonly (string | Buffer)[]): Buffer {
   const buf = Buffer.allocUnsafe(size);
   let at = header(buf, 0, 0x2a /* * */, count);
   at = header(buf, at, 0x24 /* $ */, nameLength);
-  at += buf.write(name, at, nameLength, 'utf8');
-  buf.writeUInt16BE(CRLF, at);
-  at += 2;
+  if (nameLength === name.length) for (let j = 0; j < nameLength; j++) buf[at + j] = name.charCodeAt(j);
+  else buf.write(name, at, nameLength, 'utf8');
+  at += nameLength;
+  buf[at++] = CR;
+  buf[at++] = LF;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const length = lengths[i + 1]!;
     at = header(buf, at, 0x24, length);
-    if (typeof arg !== 'string') arg.copy(buf, at);
+    if (typeof arg !== 'string') buf.set(arg, at); // a typed-array copy: no Buffer.copy argument checks
     else if (length === arg.length && length <= SHORT) {
       // ASCII (one byte per code unit) and short — keys, ids, field names: a call into the
       // native writer costs more than the copy.
       for (let j = 0; j < length; j++) buf[at + j] = arg.charCodeAt(j);
     } else buf.write(arg, at, length, 'utf8');
     at += length;
-    buf.writeUInt16BE(CRLF, at);
-    at += 2;
+    buf[at++] = CR;
+    buf[at++] = LF;
   }
   return buf;
 }
 
 const NO_ARGS: never[] = [];
 
-/** An ioredis command (reply as a string, like `redis.call`) sent as one packed buffer. */
+/**
+ * An ioredis command sent as one packed buffer; its reply as strings (`'utf8'`, like
+ * `redis.call`, the default) or as Buffers (`null`, like `redis.callBuffer`).
+ */
 export class PackedCommand extends Command {
   #wire: Buffer | undefined;
 
-  constructor(name: string, args: (string | Buffer)[]) {
+  constructor(name: string, args: (string | Buffer)[], replyEncoding: 'utf8' | null = 'utf8') {
     // The arguments are set after the base constructor rather than passed to it: it copies them
     // with `Array.prototype.flat` and scans them for Buffers, which cost about 1 µs per send
     // (issue #15) and matter only to its own `toWritable`, overridden here. Commands built here
     // carry strings and Buffers only, never nested arrays or values to stringify.
-    super(name, NO_ARGS, { replyEncoding: 'utf8' });
+    super(name, NO_ARGS, replyEncoding === null ? {} : { replyEncoding });
     this.args = args;
   }
 

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isNoScript } from './errors.js';
+import { PackedCommand } from './packed.js';
 
 /** Helpers shared by the scripts, prepended to those that use them. */
 const LIB = `
@@ -145,23 +146,39 @@ export class LuaScript {
     this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 
-  /** Run with `keys` and `args`; replies as Buffers when `buffers` (message bodies). */
+  /**
+   * Run with `keys` and `args`; replies as Buffers when `buffers` (message bodies). The command
+   * leaves as one packed buffer (src/packed.ts): a batched publish carries thousands of arguments,
+   * which ioredis would copy, scan and lay out through a list of parts.
+   */
   run(
     redis: Redis,
     keys: readonly string[],
     args: readonly (string | Buffer | number)[],
     buffers = false,
   ): Promise<unknown> {
-    const sent = buffers
-      ? redis.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args)
-      : redis.call('EVALSHA', this.sha, keys.length, ...keys, ...args);
-    return sent.catch((error: unknown) => {
+    const argv: (string | Buffer)[] = new Array<string | Buffer>(2 + keys.length + args.length);
+    argv[0] = this.sha;
+    argv[1] = String(keys.length);
+    let at = 2;
+    for (let i = 0; i < keys.length; i++) argv[at++] = keys[i]!;
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i]!;
+      argv[at++] = typeof arg === 'number' ? String(arg) : arg;
+    }
+    return send(redis, 'EVALSHA', argv, buffers).catch((error: unknown) => {
       if (!isNoScript(error)) throw error;
-      return buffers
-        ? redis.callBuffer('EVAL', this.source, keys.length, ...keys, ...args)
-        : redis.call('EVAL', this.source, keys.length, ...keys, ...args);
+      const withSource = argv.slice();
+      withSource[0] = this.source;
+      return send(redis, 'EVAL', withSource, buffers);
     });
   }
+}
+
+function send(redis: Redis, name: string, args: (string | Buffer)[], buffers: boolean): Promise<unknown> {
+  const command = new PackedCommand(name, args, buffers ? null : 'utf8');
+  void redis.sendCommand(command);
+  return command.promise as Promise<unknown>;
 }
 
 /** Topic pattern matching on a topic's tokens ('*' one token, '>' one or more at the end). */
