@@ -13,8 +13,10 @@ export interface CounterCell {
   value: number;
 }
 
-/** One histogram series; record with {@link HistogramFamily.observe}. */
+/** One histogram series; record with {@link observe}. */
 export interface HistogramCell {
+  /** The family's bucket upper bounds (shared): {@link observe} needs nothing but the cell. */
+  readonly bounds: Float64Array;
   /** Non-cumulative count per bucket; the last slot is +Inf. */
   readonly counts: Float64Array;
   /** The series' labels plus `le`, per bucket: built once, not per scrape. */
@@ -91,7 +93,22 @@ export class CounterFamily {
   }
 }
 
-/** A histogram family with fixed bucket upper bounds (seconds). */
+/**
+ * Record `value` in `cell`. A plain function of the cell alone, not a method: the per-message
+ * callers inline it, with no receiver or private-field check. A linear scan of ~15 bounds beats a
+ * binary search at this size, and per-message values (sub-millisecond handlers, a confirmation
+ * within the call) mostly stop at the first bound.
+ */
+export function observe(cell: HistogramCell, value: number): void {
+  const bounds = cell.bounds;
+  let i = 0;
+  while (i < bounds.length && value > bounds[i]!) i++;
+  cell.counts[i]!++;
+  cell.sum += value;
+  cell.count++;
+}
+
+/** A histogram family with fixed bucket upper bounds (seconds). Record with {@link observe}. */
 export class HistogramFamily {
   readonly #bounds: Float64Array;
   readonly #cells: Cells<HistogramCell>;
@@ -107,6 +124,7 @@ export class HistogramFamily {
     this.#bounds = bounds;
     const les = [...Array.from(bounds, String), '+Inf'];
     this.#cells = new Cells(labelNames, (labels) => ({
+      bounds,
       counts: new Float64Array(bounds.length + 1),
       bucketLabels: les.map((le) => ({ ...labels, le })),
       sum: 0,
@@ -129,15 +147,6 @@ export class HistogramFamily {
     }
   }
 
-  /** Record `value` in `cell`: a linear scan of ~15 bounds beats a binary search at this size. */
-  observe(cell: HistogramCell, value: number): void {
-    const bounds = this.#bounds;
-    let i = 0;
-    while (i < bounds.length && value > bounds[i]!) i++;
-    cell.counts[i]!++;
-    cell.sum += value;
-    cell.count++;
-  }
 
   get(): MetricSnapshot {
     const values: MetricSnapshot['values'] = [];

@@ -13,7 +13,7 @@ import type {
   PublishContext,
   ReplyOutcome,
 } from '@brokerkit/core';
-import type { CounterCell, HistogramCell } from './hot-metrics.js';
+import { observe, type CounterCell, type HistogramCell } from './hot-metrics.js';
 import { instrumentsFor } from './instruments.js';
 import { queueSource } from './queue-source.js';
 
@@ -47,6 +47,8 @@ interface PublishChildren {
 }
 
 interface HandleChildren {
+  /** `outcomes.ack`, held apart: nearly every delivery ends in it, so no keyed lookup for it. */
+  readonly ack: CounterCell | undefined;
   readonly outcomes: Readonly<Partial<Record<OutcomeKind, CounterCell>>>;
   readonly duration: HistogramCell;
   readonly lag: HistogramCell;
@@ -76,7 +78,6 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
     options.log ??
     ((message: string, error: Error) => console.warn(`brokerkit metrics: ${message}: ${error.message}`));
 
-  const { publishDuration, requestDuration, processDuration, deliveryLag } = instruments;
   // One middleware serves one broker; `attach` sets the label. Before attach, `unattached`.
   let brokerLabel = 'unattached';
   const publishChildren = new Map<string, PublishChildren>();
@@ -102,6 +103,10 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
     return children;
   }
 
+  /** The children of the last publish's destination (a cache in front of `forPublish`). */
+  let lastPublishDestination: string | undefined;
+  let lastPublishChildren: PublishChildren | undefined;
+
   /** The children of the last delivery's subscription (a cache in front of `forHandle`). */
   let lastDestination: string | undefined;
   let lastGroup: string | undefined;
@@ -123,6 +128,7 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
       for (const outcome of respond ? REPLY_OUTCOMES : DELIVERY_OUTCOMES)
         outcomes[outcome] = instruments.consumed.cell({ ...labels, outcome });
       children = {
+        ack: outcomes.ack,
         outcomes,
         duration: instruments.processDuration.cell(labels),
         lag: instruments.deliveryLag.cell(labels),
@@ -141,6 +147,8 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
       requestChildren.clear();
       handleChildren.clear();
       respondChildren.clear();
+      lastPublishDestination = undefined;
+      lastPublishChildren = undefined;
       lastDestination = undefined;
       lastChildren = undefined;
       const up = instruments.connectionUp.labels({ broker: brokerLabel });
@@ -180,22 +188,27 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
         throw error;
       }
       children.published.value++;
-      (request ? requestDuration : publishDuration).observe(
-        children.duration,
-        (performance.now() - start) / 1000,
-      );
+      // `children.duration` is the request or the publish family's, by `forPublish`.
+      observe(children.duration, (performance.now() - start) / 1000);
     },
 
     // Publishes and sends: a synchronous observer, so core wraps no async chain around the
     // transport, and memory:// (confirmed within the call) is observed without any promise.
     published(context: PublishContext, error: Error | undefined, publishMs: number): void {
-      const children = forPublish(context.message.destination, false);
+      // Publishes come in runs to one destination: the last children answer most lookups.
+      const destination = context.message.destination;
+      let children = lastPublishChildren;
+      if (children === undefined || destination !== lastPublishDestination) {
+        children = forPublish(destination, false);
+        lastPublishDestination = destination;
+        lastPublishChildren = children;
+      }
       if (error !== undefined) {
         children.errors.value++;
         return;
       }
       children.published.value++;
-      publishDuration.observe(children.duration, publishMs / 1000);
+      observe(children.duration, publishMs / 1000);
     },
 
     // Only `settled`, no `handle` hook: core then calls the handler directly and hands over the
@@ -221,17 +234,18 @@ export function metrics(options: MetricsOptions = {}): BrokerMetrics {
         lastRespond = respond;
         lastChildren = children;
       }
-      const cell = children.outcomes[outcome.kind];
+      const kind = outcome.kind;
+      const cell = kind === 'ack' ? children.ack : children.outcomes[kind];
       if (cell !== undefined) cell.value++;
       // Undecodable messages never reached the handler: nothing to time.
-      if (handlerMs !== undefined) processDuration.observe(children.duration, handlerMs / 1000);
+      if (handlerMs !== undefined) observe(children.duration, handlerMs / 1000);
       const sent = context.message.timestamp.getTime();
       // Epoch 0 means the broker carried no timestamp: no lag to report. Lag is up to the moment
       // the handler started: core's own clock read when it hands one over, else now minus the
       // handler's time.
       if (sent > 0) {
         const lagMs = (startedAt ?? Date.now() - (handlerMs ?? 0)) - sent;
-        deliveryLag.observe(children.lag, Math.max(0, lagMs) / 1000);
+        observe(children.lag, Math.max(0, lagMs) / 1000);
       }
     },
   };
