@@ -21,6 +21,7 @@ import { DeliveryLoop, firstToken } from '@brokerkit/core/adapter';
 import type { DeliverFn, DeliveryOutcome, TransportHooks, TransportSubscription } from '@brokerkit/core';
 import type { Connection } from './connection.js';
 import { corkForTick } from './cork.js';
+import { PackedCommand } from './packed.js';
 import { isConnectionError, isNoGroup, mapRedisError } from './errors.js';
 import { consumerName, dueKey, membersKey, parkKey, streamKey, type Role } from './names.js';
 import type { ResolvedRedisOptions } from './options.js';
@@ -396,8 +397,11 @@ export class DurableMember implements TransportSubscription {
     this.#acks = [];
     this.#acked = true;
     corkForTick(this.#cmd);
+    // Packed (src/packed.ts): one buffer for the hundreds of ids, no argument copy by ioredis.
+    const xack = new PackedCommand('XACK', [this.#stream, this.#group, ...ids]);
+    void this.#cmd.sendCommand(xack);
     this.#track(
-      this.#cmd.call('XACK', this.#stream, this.#group, ...ids).then(
+      (xack.promise as Promise<unknown>).then(
         () => undefined,
         (error: unknown) => this.ctx.hooks.error(mapRedisError(error, `ack on ${this.spec.origin}`)),
       ),

@@ -12,11 +12,12 @@ import {
   PayloadTooLargeError,
   TimeoutError,
   firstToken,
+  withTimeout,
 } from '@brokerkit/core/adapter';
 import type { OutgoingMessage, TransportHooks, TransportPublishOptions } from '@brokerkit/core';
 import type { Connection } from './connection.js';
 import { corkForTick } from './cork.js';
-import { Deadlines, type Waiter } from './deadlines.js';
+import { Deadlines } from './deadlines.js';
 import { mapRedisError } from './errors.js';
 import {
   STREAM_PREFIX,
@@ -71,7 +72,7 @@ export class Publisher {
   readonly #streams = new Map<string, string>();
   /** Time limits of confirmed writes: one timer for all of them. */
   readonly #deadlines = new Deadlines(
-    (waiter) => this.#timedOut(waiter),
+    (waiter) => this.#timedOut(waiter.what, waiter.destination, waiter.timeoutMs),
     () => this.inFlight.done(),
   );
 
@@ -137,7 +138,8 @@ export class Publisher {
       // argument was the largest cost of a send.
       const args = messageFields(message, undefined, [stream, 'NOMKSTREAM', '*']);
       write = () => {
-        const command = new PackedCommand('XADD', args);
+        // The reply (the entry id, or nil) is only checked for nil: left a Buffer, not made a string.
+        const command = new PackedCommand('XADD', args, null);
         void this.conn.cmd.sendCommand(command);
         return command.promise as Promise<unknown>;
       };
@@ -286,9 +288,9 @@ export class Publisher {
       return Promise.resolve();
     }
     const { timeoutMs } = options;
+    if (!conn.ready) return this.#runWhenReady(what, destination, timeoutMs, write, again);
     const waiter = this.#deadlines.start(timeoutMs, what, destination);
-    const written = conn.ready ? write() : conn.waitReady(timeoutMs).then(write);
-    written.then(
+    write().then(
       (result) => {
         if (again === undefined || (result !== null && result !== -1)) this.#deadlines.resolve(waiter);
         else
@@ -302,12 +304,42 @@ export class Publisher {
     return waiter.promise;
   }
 
-  #timedOut(waiter: Waiter): Error {
-    const what = `${waiter.what} ${waiter.destination}`;
+  /**
+   * A write during an outage: it waits for the connection (bounded by `waitReady`, which drops it
+   * when its time ran out: then it is never sent), all of it within `timeoutMs` by core's
+   * `withTimeout`, armed after `waitReady`'s own timer so that one fires first and frees its slot
+   * among the `maxBufferedPublishes` before the caller hears of the timeout.
+   */
+  #runWhenReady(
+    what: string,
+    destination: string,
+    timeoutMs: number,
+    write: () => Promise<unknown>,
+    again: (() => Promise<unknown>) | undefined,
+  ): Promise<void> {
+    const written = this.conn
+      .waitReady(timeoutMs)
+      .then(write)
+      .then((result) =>
+        again !== undefined && (result === null || result === -1)
+          ? this.#sendAgain(destination, again)
+          : undefined,
+      );
+    return withTimeout(written, timeoutMs, () => this.#timedOut(what, destination, timeoutMs)).then(
+      () => this.inFlight.done(),
+      (error: unknown) => {
+        this.inFlight.done();
+        throw mapRedisError(error, `${what} ${destination}`);
+      },
+    );
+  }
+
+  #timedOut(verb: string, destination: string, timeoutMs: number): Error {
+    const what = `${verb} ${destination}`;
     return this.conn.ready
-      ? new TimeoutError(`${what}: no answer from Redis within ${waiter.timeoutMs} ms`)
+      ? new TimeoutError(`${what}: no answer from Redis within ${timeoutMs} ms`)
       : new BrokerUnavailableError(
-          `${what}: Redis at ${this.conn.where} stayed unreachable for ${waiter.timeoutMs} ms`,
+          `${what}: Redis at ${this.conn.where} stayed unreachable for ${timeoutMs} ms`,
         );
   }
 }
