@@ -19,9 +19,12 @@ import { isClusterTransient, mapClusterPublishError as mapPublishError } from '.
 import { eventStreamName, queueStreamName, queueSubject } from './names.js';
 import type { ResolvedNatsOptions } from './options.js';
 import type { Topology } from './topology.js';
+import { publishCore } from './nats-internals.js';
 import { WIRE, outgoingHeaders } from './wire.js';
 
 const RETRY_PAUSE_MAX_MS = 500;
+/** What a core publish returns once it is written: settled already, shared by every call. */
+const DONE: Promise<void> = Promise.resolve();
 /** A stream checked less than this long ago is not checked again for a failing publish. */
 const RECHECK_MIN_AGE_MS = 250;
 /** Topics remembered as provisioned; beyond this the memo starts over (topics like `orders.<id>`). */
@@ -115,16 +118,36 @@ export class Publisher {
     this.#readyQueues.clear();
   }
 
-  async #publishCore(
+  #publishCore(
     subject: string,
     message: OutgoingMessage,
     timeoutMs: number,
     extra?: Record<string, string>,
   ): Promise<void> {
     // While disconnected the client's buffer is dropped on reconnect: wait for the connection.
-    if (!this.conn.connected) await this.conn.waitConnected(timeoutMs);
+    if (!this.conn.connected) {
+      return this.conn.waitConnected(timeoutMs).then(() => this.#publishCoreNow(subject, message, extra));
+    }
+    // Connected (the common case): no async function, so no promise of its own and no await per message.
     try {
-      this.conn.nc.publish(subject, message.body, { headers: outgoingHeaders(message, extra) });
+      this.#publishCoreNow(subject, message, extra);
+      return DONE;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #publishCoreNow(
+    subject: string,
+    message: OutgoingMessage,
+    extra: Record<string, string> | undefined,
+  ): void {
+    try {
+      const headers = outgoingHeaders(message, extra);
+      // The same bytes as nc.publish, without its per-message TextEncoder; nc.publish itself
+      // whenever it would refuse (its errors) or nats.js is not the tested one.
+      if (!publishCore(this.conn.nc, subject, headers, message.body))
+        this.conn.nc.publish(subject, message.body, { headers });
     } catch (error) {
       throw mapPublishError(error, subject);
     }

@@ -18,6 +18,7 @@ import {
   parseAckSubject,
   rawData,
   rawHeaderLength,
+  publishCore,
   rawSubject,
 } from '../src/nats-internals.js';
 import type { AckSubjectFields } from '../src/nats-internals.js';
@@ -161,6 +162,56 @@ async function suite(): Promise<void> {
         body,
         guard('MsgImpl._rdata is the body of a message without headers'),
       );
+    },
+  );
+
+  t.test(
+    'core publish with a pre-encoded HPUB line: what nc.publish sends, counted alike; refused where nc.publish throws',
+    async (t) => {
+      const subject = uniqueName('guardpub');
+      const got: Msg[] = [];
+      nc.subscribe(subject, { max: 2, callback: (_e, m) => void got.push(m) });
+      await nc.flush();
+      const before = nc.stats();
+      t.equal(
+        publishCore(nc, subject, outgoingHeaders(message), body),
+        true,
+        guard(
+          'NatsConnectionImpl.protocol has sendCommand, info.max_payload, outBytes/outMsgs, noMorePublishing',
+        ),
+      );
+      nc.publish(subject, body, { headers: outgoingHeaders(message) });
+      await waitFor(() => got.length === 2, { message: 'both deliveries' });
+      const [framed, plain] = got;
+      t.same(
+        Buffer.from(rawData(framed!)),
+        Buffer.from(rawData(plain!)),
+        guard('the same header block and body as nc.publish'),
+      );
+      t.equal(rawHeaderLength(framed!), block.byteLength, guard('the same header length as nc.publish'));
+      t.equal(framed!.subject, subject);
+      const after = nc.stats();
+      t.equal(after.outMsgs - before.outMsgs, 2, guard('counted in nc.stats() like nc.publish'));
+      t.equal(
+        after.outBytes - before.outBytes,
+        2 * (block.byteLength + body.byteLength),
+        guard('outBytes as nc.publish counts them'),
+      );
+
+      t.equal(
+        publishCore(nc, 'has space', outgoingHeaders(message), body),
+        false,
+        'a subject nc.publish refuses',
+      );
+      const huge = new Uint8Array(nc.info!.max_payload + 1);
+      t.equal(publishCore(nc, subject, outgoingHeaders(message), huge), false, 'over max_payload');
+      t.throws(
+        () => nc.publish(subject, huge, { headers: outgoingHeaders(message) }),
+        'which nc.publish throws for',
+      );
+      const closing = await rawClient(t);
+      await closing.nc.close();
+      t.equal(publishCore(closing.nc, subject, outgoingHeaders(message), body), false, 'a closed connection');
     },
   );
 
