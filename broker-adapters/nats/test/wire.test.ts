@@ -233,3 +233,40 @@ t.test("the own-id fast path writes exactly the general path's block", async (t)
   ).toString('utf8');
   t.equal(text, `NATS/1.0\r\nNats-Msg-Id: ${odd}\r\nContent-Type: application/json\r\n\r\n`);
 });
+
+t.test('blocks of own messages are read as the text parser reads them', async (t) => {
+  let n = 0;
+  function copyOf(block: Uint8Array) {
+    const fields: MsgImplFields = {
+      _rdata: Buffer.concat([block, Buffer.from('x')]),
+      // A subject of its own each time: every block is read, none reused.
+      _msg: { hdr: block.byteLength, subject: Buffer.from(`orders.n${n++}`) },
+    };
+    const msg = fields as unknown as Msg;
+    return receivedCopy(msg, rawHeaderLength(msg));
+  }
+  const id = newMessageId();
+  const ms = messageIdTime(id)!;
+  const own = (contentType: string, withId = id): Uint8Array =>
+    encoded(outgoingHeaders({ ...message, id: withId, contentType, headers: {}, timestamp: new Date(ms) }));
+  const cases: Array<[string, Uint8Array]> = [
+    ['octet-stream', own('application/octet-stream')],
+    ['json (another content type)', own('application/json')],
+    ['json again', own('application/json')],
+    ['octet-stream again', own('application/octet-stream')],
+    // v7-shaped ids the text parser trims or that are not ASCII: read by the text parser.
+    ['an id ending in a space', own('application/json', `${id.slice(0, 35)} `)],
+    ['an id with a tab', own('application/json', `${id.slice(0, 30)}\t${id.slice(31)}`)],
+    ['an id with a colon', own('application/json', `${id.slice(0, 30)}:${id.slice(31)}`)],
+    [
+      'a user header',
+      encoded(outgoingHeaders({ ...message, id, headers: { a: 'b' }, timestamp: new Date(ms) })),
+    ],
+    ['a time header', encoded(outgoingHeaders({ ...message, id, headers: {}, timestamp: new Date(ms + 1) }))],
+  ];
+  for (const [name, block] of cases) {
+    const parsed = parseHeaderBlock(block);
+    const got = copyOf(block).meta;
+    t.same({ ...got, headers: { ...got.headers } }, { ...parsed, headers: { ...parsed.headers } }, name);
+  }
+});
