@@ -141,10 +141,12 @@ export function createDispatcher(options: DispatcherOptions): DeliverFn {
       const handlerMs = start === undefined ? undefined : perf.now() - start;
       const startedAt = start === undefined ? undefined : wallClock(start);
       for (let i = 0; i < middleware.length; i++) {
-        const settled = middleware[i]!.settled;
-        if (!settled) continue;
+        const observer = middleware[i]!;
+        if (!observer.settled) continue;
         try {
-          settled.call(middleware[i], context, outcome, handlerMs, startedAt);
+          // A method call, not `settled.call(...)`: its call site then has feedback for the
+          // observer itself, so the optimiser can inline it (and not box the two times it is passed).
+          observer.settled(context, outcome, handlerMs, startedAt);
         } catch {
           // A faulty observer must not change what happens to the message.
         }

@@ -17,12 +17,14 @@ export interface CounterCell {
 export interface HistogramCell {
   /** The family's bucket upper bounds (shared): {@link observe} needs nothing but the cell. */
   readonly bounds: Float64Array;
-  /** Non-cumulative count per bucket; the last slot is +Inf. */
+  /**
+   * Non-cumulative count per bucket (`bounds.length + 1` slots, the last is +Inf), then the sum
+   * at `[bounds.length + 1]` and the count at `[bounds.length + 2]`: one typed array, so
+   * recording is three in-place number stores (no boxed number field to update).
+   */
   readonly counts: Float64Array;
   /** The series' labels plus `le`, per bucket: built once, not per scrape. */
   readonly bucketLabels: readonly Labels[];
-  sum: number;
-  count: number;
 }
 
 /** The shape prom-client's registry reads from a metric's `get()`. */
@@ -101,11 +103,13 @@ export class CounterFamily {
  */
 export function observe(cell: HistogramCell, value: number): void {
   const bounds = cell.bounds;
+  const counts = cell.counts;
+  const n = bounds.length;
   let i = 0;
-  while (i < bounds.length && value > bounds[i]!) i++;
-  cell.counts[i]!++;
-  cell.sum += value;
-  cell.count++;
+  while (i < n && value > bounds[i]!) i++;
+  counts[i]!++;
+  counts[n + 1]! += value;
+  counts[n + 2]!++;
 }
 
 /** A histogram family with fixed bucket upper bounds (seconds). Record with {@link observe}. */
@@ -125,10 +129,8 @@ export class HistogramFamily {
     const les = [...Array.from(bounds, String), '+Inf'];
     this.#cells = new Cells(labelNames, (labels) => ({
       bounds,
-      counts: new Float64Array(bounds.length + 1),
+      counts: new Float64Array(bounds.length + 3),
       bucketLabels: les.map((le) => ({ ...labels, le })),
-      sum: 0,
-      count: 0,
     }));
     register(registry, this);
   }
@@ -140,13 +142,8 @@ export class HistogramFamily {
 
   /** Called by `registry.resetMetrics()`: zero in place, cached cells stay valid. */
   reset(): void {
-    for (const { cell } of this.#cells.entries.values()) {
-      cell.counts.fill(0);
-      cell.sum = 0;
-      cell.count = 0;
-    }
+    for (const { cell } of this.#cells.entries.values()) cell.counts.fill(0);
   }
-
 
   get(): MetricSnapshot {
     const values: MetricSnapshot['values'] = [];
@@ -158,8 +155,9 @@ export class HistogramFamily {
         cumulative += cell.counts[i]!;
         values.push({ labels: cell.bucketLabels[i]!, value: cumulative, metricName: bucket });
       }
-      values.push({ labels, value: cell.sum, metricName: `${this.name}_sum` });
-      values.push({ labels, value: cell.count, metricName: `${this.name}_count` });
+      const n = bounds.length;
+      values.push({ labels, value: cell.counts[n + 1]!, metricName: `${this.name}_sum` });
+      values.push({ labels, value: cell.counts[n + 2]!, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: 'histogram', aggregator: 'sum', values };
   }
