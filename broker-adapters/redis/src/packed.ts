@@ -67,7 +67,8 @@ export function pack(name: string, args: readonly (string | Buffer)[]): Buffer {
     const arg = args[i]!;
     const length = lengths[i + 1]!;
     at = header(buf, at, 0x24, length);
-    if (typeof arg !== 'string') buf.set(arg, at); // a typed-array copy: no Buffer.copy argument checks
+    if (typeof arg !== 'string')
+      buf.set(arg, at); // a typed-array copy: no Buffer.copy argument checks
     else if (length === arg.length && length <= SHORT) {
       // ASCII (one byte per code unit) and short — keys, ids, field names: a call into the
       // native writer costs more than the copy.

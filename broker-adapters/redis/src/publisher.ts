@@ -296,7 +296,8 @@ export class Publisher {
         else
           this.#sendAgain(destination, again).then(
             () => this.#deadlines.resolve(waiter),
-            (error: unknown) => this.#deadlines.reject(waiter, mapRedisError(error, `${what} ${destination}`)),
+            (error: unknown) =>
+              this.#deadlines.reject(waiter, mapRedisError(error, `${what} ${destination}`)),
           );
       },
       (error: unknown) => this.#deadlines.reject(waiter, mapRedisError(error, `${what} ${destination}`)),
