@@ -90,7 +90,11 @@ function headersOf(message: OutgoingMessage): Options.Publish['headers'] {
  * AMQP's transient default (persistence would cost a disk write for nothing).
  * One object literal, always the same shape: what amqplib reads on every publish.
  */
-function requestProperties(message: OutgoingMessage, correlationId: string, remainingMs: number): Options.Publish {
+function requestProperties(
+  message: OutgoingMessage,
+  correlationId: string,
+  remainingMs: number,
+): Options.Publish {
   return {
     mandatory: true,
     replyTo: REPLY_TO,
@@ -206,7 +210,12 @@ export class RabbitRequestReply implements RequestReplyTransport, ConnectionPart
     return this.#send(channel, message, timeoutMs, Math.max(1, deadline - Date.now()));
   }
 
-  #send(channel: Channel, message: OutgoingMessage, timeoutMs: number, remainingMs: number): Promise<RawDelivery> {
+  #send(
+    channel: Channel,
+    message: OutgoingMessage,
+    timeoutMs: number,
+    remainingMs: number,
+  ): Promise<RawDelivery> {
     const topic = message.destination;
     const id = (this.#next++).toString(36);
     const properties = requestProperties(message, id, remainingMs);
