@@ -1,7 +1,7 @@
 /**
  * Everything the adapter relies on beyond nats.js' typed public API, in one place: private
- * fields of its message objects, one undeclared method it calls on headers, an entry point it
- * marks internal, and the JetStream wire formats it reads and writes itself (ack reply subjects,
+ * fields of its message objects and of its connection's protocol handler (core publish), one
+ * undeclared method it calls on headers, an entry point it marks internal, and the JetStream wire formats it reads and writes itself (ack reply subjects,
  * ack bodies). Each item says why it is used; every one of them was a measured gain on the hot
  * path, or is the only way to reach a class nats.js does not export publicly.
  *
