@@ -34,3 +34,23 @@ t.test('unencodable payloads throw DecodeError', async (t) => {
   t.throws(() => encode(cyclic), { code: 'BK_DECODE' });
   t.throws(() => encode(() => 1), { code: 'BK_DECODE' });
 });
+
+t.test('every encoded body has bytes of its own, whatever its size', async (t) => {
+  // 64 B and less live on V8's heap, 65 B – 1 KiB in a shared slab, larger ones alone.
+  const sizes = [1, 64, 65, 300, 1024, 1025, 5000, 60_000];
+  for (let round = 0; round < 40; round++) {
+    const bodies = sizes.map((n) => encode('a'.repeat(n)).body);
+    bodies.forEach((body, i) => t.equal(body.byteLength, sizes[i], `${sizes[i]} B`));
+    for (const body of bodies) body.fill(0x62); // 'b': a consumer writing to its body
+    const next = sizes.map((n) => encode({ s: 'c'.repeat(n) }).body);
+    for (const body of bodies)
+      t.ok(
+        body.every((byte) => byte === 0x62),
+        'untouched by later encodes',
+      );
+    next.forEach((body, i) => t.same(decode(body, 'application/json'), { s: 'c'.repeat(sizes[i]!) }));
+    // Writes through one body never show in another sharing its ArrayBuffer.
+    for (const body of next) body.fill(0);
+    for (const body of bodies) t.ok(body.every((byte) => byte === 0x62));
+  }
+});
