@@ -46,7 +46,8 @@ function failingFirstSettles(transport: Transport, count: number): Transport {
     inspector: transport.inspector,
     publish: (m, o) => transport.publish(m, o),
     send: (m, o) => transport.send(m, o),
-    subscribe: (spec, deliver) => transport.subscribe(spec, (raw) => Promise.resolve(deliver(raw)).then(poison)),
+    subscribe: (spec, deliver) =>
+      transport.subscribe(spec, (raw) => Promise.resolve(deliver(raw)).then(poison)),
     consume: (spec, deliver) => transport.consume(spec, (raw) => Promise.resolve(deliver(raw)).then(poison)),
     close: () => transport.close(),
   };

@@ -183,22 +183,25 @@ t.test('settled gets the handler time; undefined when the message never reached 
   t.same(seen[1], ['dead_letter', undefined], 'undecodable: no handler time');
 });
 
-t.test('settled observers run as methods of their middleware, and one that throws does not stop the next', async (t) => {
-  const seen: string[] = [];
-  class Observer implements Middleware {
-    constructor(readonly name: string) {}
-    settled(_context: HandleContext, outcome: DeliveryOutcome | { kind: string }): void {
-      seen.push(`${this.name} ${outcome.kind}`);
+t.test(
+  'settled observers run as methods of their middleware, and one that throws does not stop the next',
+  async (t) => {
+    const seen: string[] = [];
+    class Observer implements Middleware {
+      constructor(readonly name: string) {}
+      settled(_context: HandleContext, outcome: DeliveryOutcome | { kind: string }): void {
+        seen.push(`${this.name} ${outcome.kind}`);
+      }
     }
-  }
-  const faulty: Middleware = {
-    settled() {
-      throw new Error('observer bug');
-    },
-  };
-  const deliver = createDispatcher(
-    options(() => {}, { middleware: [new Observer('first'), faulty, new Observer('second')] }),
-  );
-  t.same(await deliver(raw(1)), { kind: 'ack' }, 'the outcome is not changed by a faulty observer');
-  t.same(seen, ['first ack', 'second ack']);
-});
+    const faulty: Middleware = {
+      settled() {
+        throw new Error('observer bug');
+      },
+    };
+    const deliver = createDispatcher(
+      options(() => {}, { middleware: [new Observer('first'), faulty, new Observer('second')] }),
+    );
+    t.same(await deliver(raw(1)), { kind: 'ack' }, 'the outcome is not changed by a faulty observer');
+    t.same(seen, ['first ack', 'second ack']);
+  },
+);

@@ -26,9 +26,12 @@ export function isClusterTransient(error: unknown): boolean {
 /** {@link mapManagementError}, with cluster transients as `BK_UNAVAILABLE`. */
 export function mapClusterManagementError(error: unknown, what: string): Error {
   if (isClusterTransient(error)) {
-    return new BrokerUnavailableError(`${what}: the NATS cluster is unavailable (${(error as Error).message})`, {
-      cause: error,
-    });
+    return new BrokerUnavailableError(
+      `${what}: the NATS cluster is unavailable (${(error as Error).message})`,
+      {
+        cause: error,
+      },
+    );
   }
   return mapManagementError(error, what);
 }

@@ -201,7 +201,13 @@ class DurableSubscription implements TransportSubscription {
         // Stored in the dead-letter stream first, then ended: a crash in between duplicates, never
         // loses. Kept alive with progress acks while the write runs.
         return this.deadLetters
-          .write(this.spec.origin, m, delivered, outcome.headers, `${this.spec.ref.stream}:${m.streamSequence}`)
+          .write(
+            this.spec.origin,
+            m,
+            delivered,
+            outcome.headers,
+            `${this.spec.ref.stream}:${m.streamSequence}`,
+          )
           .then(() => {
             this.#active.delete(m);
             m.term();
