@@ -1,5 +1,5 @@
 // Tracing and CloudEvents through every broker, with the real OpenTelemetry SDK and, where the
-// broker has one, a foreign client (raw amqplib, a plain NATS connection) on the other end: one
+// broker has one, a foreign client (raw amqplib, a plain NATS connection, plain ioredis) on the other end: one
 // trace id from publisher to handler, retries and dead letters as span events, a foreign consumer
 // reading a valid traceparent and CloudEvent, a foreign producer's traceparent and CloudEvent
 // continuing in brokerkit. The tests are core's (tracing and CloudEvents are decided in core);
@@ -8,6 +8,7 @@ import t from 'tap';
 import amqp from 'amqplib';
 import type { ConsumeMessage } from 'amqplib';
 import { connect as natsConnect, headers as natsHeaders } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
 import { ROOT_CONTEXT, SpanKind, context, createTraceState, trace } from '@opentelemetry/api';
 import type { Context, SpanContext } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -35,6 +36,7 @@ const testTracer = provider.getTracer('test');
 const WAIT_MS = 15_000;
 const RABBIT_URL = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** A message as a client that knows nothing of brokerkit receives it. */
 interface ForeignMessage {
@@ -124,6 +126,65 @@ async function natsClient(): Promise<ForeignClient> {
   };
 }
 
+/**
+ * Plain ioredis on the adapter's documented layout (its README): an event of `<token>.…` is an entry of
+ * the stream `bk:ev:<token>` with `topic`, `type`, `body` and `h:<name>` fields, written while the
+ * listen key `bk:listen:<token>` exists. Listening sets that key and reads the stream (XRANGE, polled);
+ * publishing is an XADD there, which brokerkit's ephemeral subscribers read.
+ */
+async function redisClient(): Promise<ForeignClient> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  const polls: NodeJS.Timeout[] = [];
+  const streamOf = (topic: string) => `bk:ev:${topic.split('.')[0]}`;
+  return {
+    async listen(topic) {
+      const received: ForeignMessage[] = [];
+      const token = topic.split('.')[0]!;
+      await redis.set(`bk:listen:${token}`, '1', 'PX', 60_000);
+      let after = '-';
+      let busy = false;
+      const poll = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        redis
+          .xrangeBuffer(streamOf(topic), after, '+')
+          .then((entries) => {
+            for (const [rawId, fields] of entries) {
+              after = `(${rawId.toString()}`;
+              const entry = new Map<string, Buffer>();
+              for (let i = 0; i + 1 < fields.length; i += 2) entry.set(fields[i]!.toString(), fields[i + 1]!);
+              if (entry.get('topic')?.toString() !== topic) continue;
+              const headers: Record<string, string> = {};
+              for (const [key, value] of entry)
+                if (key.startsWith('h:')) headers[key.slice(2)] = value.toString();
+              received.push({
+                headers,
+                contentType: entry.get('type')?.toString(),
+                body: entry.get('body')!,
+              });
+            }
+          })
+          .catch(() => {})
+          .finally(() => (busy = false));
+      }, 20);
+      polls.push(poll);
+      return received;
+    },
+    async publish(topic, body, headers, contentType) {
+      const fields: (string | Buffer)[] = ['topic', topic];
+      if (contentType !== undefined) fields.push('type', contentType);
+      for (const [key, value] of Object.entries(headers)) fields.push(`h:${key}`, value);
+      fields.push('body', body);
+      await redis.xadd(streamOf(topic), '*', ...fields);
+    },
+    async close() {
+      for (const poll of polls) clearInterval(poll);
+      await redis.quit().catch(() => {});
+    },
+  };
+}
+
 const TARGETS: readonly Target[] = [
   { name: 'memory', url: 'memory://', binding: 'ce-headers', retryInitialMs: 10 },
   {
@@ -141,6 +202,14 @@ const TARGETS: readonly Target[] = [
     binding: 'ce-headers',
     retryInitialMs: 50,
     foreign: natsClient,
+  },
+  {
+    name: 'redis',
+    url: REDIS_URL,
+    service: { host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) },
+    binding: 'ce-headers',
+    retryInitialMs: 20,
+    foreign: redisClient,
   },
 ];
 
