@@ -9,7 +9,8 @@
  * Redis: brokerkit against a raw ioredis client doing the same over lists (see `redisRaw`).
  *
  * Two workloads per broker: throughput with 64 requests in flight (requests/s, p50/p99 under
- * load) and latency with one in flight (p50/p99 of a round trip). `npm run bench -- request`.
+ * load) and latency with one in flight (p50/p99 of a round trip), each after an untimed warm-up
+ * ({@link WARMUP}). `npm run bench -- request`.
  */
 import { connect as natsConnect, headers as natsHeaders } from '@nats-io/transport-node';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
@@ -49,10 +50,29 @@ function topic(prefix: string): string {
   return `benchrr.${prefix}${process.pid.toString(36)}x${(serial++).toString(36)}`;
 }
 
-/** Run `one()` as the workload says: `window` in flight for `total`, timing each round trip. */
+/**
+ * Untimed requests before each timed run (`BENCH_WARMUP`). Every run opens new connections and
+ * the harness runs `gc()` between subjects, and V8 optimises again in each run: `--trace-opt`
+ * showed ~65 TurboFan compiles per brokerkit run and ~29 per raw run after the first (Node's own
+ * stream and timer functions among them, deoptimised on "wrong map" / "code dependencies"), on
+ * V8's worker threads plus installing the code on the main one.
+ * Spread over the latency workload's 2,000 requests that warm-up showed as Node CPU per request
+ * (2026-12-02, 1 in flight, 3 rounds of 3,000: without a warm-up raw ~130 us and brokerkit ~172 us,
+ * after 3,000 untimed requests ~85 and ~99 us), and it is five times smaller per request in the
+ * 64-in-flight workload's 10,000: a difference that is compiling, not the cost of a request.
+ */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1_000);
+
+/**
+ * Run `one()` as the workload says: {@link WARMUP} untimed, then `window` in flight for `total`,
+ * timing each round trip. The notes carry the process's CPU per request over the timed part
+ * (requester and responder both live in this process).
+ */
 async function drive(total: number, window: number, one: () => Promise<unknown>): Promise<Measurement> {
+  if (WARMUP > 0) await pipelined(WARMUP, window, one);
   const samples = new Array<number>(total);
   let i = 0;
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   await pipelined(total, window, async () => {
     const t0 = performance.now();
@@ -60,7 +80,14 @@ async function drive(total: number, window: number, one: () => Promise<unknown>)
     samples[i++] = performance.now() - t0;
   });
   const ms = elapsedMs(start);
-  return { messages: total, perSecond: (total / ms) * 1000, ...latencySummary(samples) };
+  const cpu = process.cpuUsage(cpu0);
+  const cpuUs = (cpu.user + cpu.system) / total;
+  return {
+    messages: total,
+    perSecond: (total / ms) * 1000,
+    ...latencySummary(samples),
+    notes: `Node CPU ${cpuUs.toFixed(0)} us/request`,
+  };
 }
 
 /**
@@ -89,6 +116,7 @@ function interleaved(
     const base = best[baseline];
     for (const [name, m] of Object.entries(best)) {
       const notes = [`best of ${ROUNDS}, interleaved`];
+      if (m.notes !== undefined) notes.push(m.notes);
       if (name !== baseline && base?.p50Ms !== undefined && m.p50Ms !== undefined) {
         const added = m.p50Ms - base.p50Ms;
         notes.unshift(`p50 ${added >= 0 ? '+' : ''}${added.toFixed(3)} ms vs ${baseline}`);
