@@ -58,8 +58,8 @@ function topic(prefix: string): string {
  * V8's worker threads plus installing the code on the main one.
  * Spread over the latency workload's 2,000 requests that warm-up showed as Node CPU per request
  * (2026-12-02, 1 in flight, 3 rounds of 3,000: without a warm-up raw ~130 us and brokerkit ~172 us,
- * after 3,000 untimed requests ~85 and ~99 us), and it is five times smaller per request in the
- * 64-in-flight workload's 10,000: a difference that is compiling, not the cost of a request.
+ * after 3,000 untimed requests ~85 and ~99 us); over the 64-in-flight workload's 10,000 it would be
+ * a fifth of that per request. A difference that is compiling, not the cost of a request.
  */
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1_000);
 
