@@ -1,6 +1,7 @@
 // RabbitMQ-specific topology: what the adapter declares, and how it reacts to conflicts.
 import t from 'tap';
 import { PermanentError, connect } from '@brokerkit/core';
+import { deferred } from '@brokerkit/core/adapter';
 import type { Broker, BrokerOptions, Message } from '@brokerkit/core';
 import { TcpProxy, requireService, uniqueName, waitFor } from '@brokerkit/contract-tests';
 import {
@@ -480,12 +481,10 @@ async function suite(): Promise<void> {
       const queue = uniqueName('q');
       cleanup(tt, queue);
       const handled = new Map<number, number>();
-      let release: () => void = () => {};
-      const held = new Promise<void>((resolve) => (release = resolve));
-      tt.teardown(() => release());
+      const held = deferred();
+      tt.teardown(() => held.resolve());
       // The first ten wait at the gate, then the nine after the first finish in one tick.
-      let open_: () => void = () => {};
-      const gate = new Promise<void>((resolve) => (open_ = resolve));
+      const gate = deferred();
       let started = 0;
       await broker.consume<{ n: number }>(
         queue,
@@ -493,21 +492,21 @@ async function suite(): Promise<void> {
           started++;
           // The first delivery (tag 1) stays in its handler while the nine after it are acked.
           if (m.data.n === 0) {
-            await held;
+            await held.promise;
             throw new PermanentError('the held one fails');
           }
-          await gate;
+          await gate.promise;
           handled.set(m.data.n, (handled.get(m.data.n) ?? 0) + 1);
         },
         { concurrency: 10, prefetch: 10, retry: { attempts: 1 } },
       );
       for (let n = 0; n < 10; n++) await broker.send(queue, { n });
       await waitFor(() => started === 10, { message: 'all ten in their handlers' });
-      open_();
+      gate.resolve();
       await waitFor(() => handled.size === 9, { message: 'nine handled' });
       // Acked by a `multiple` ack that covered tag 1, the held one would now be acked twice
       // (RabbitMQ closes the channel: unknown delivery tag) or lost instead of dead-lettered.
-      release();
+      held.resolve();
       await waitFor(async () => (await raw.check(`${queue}.dlq`))?.messageCount === 1, {
         message: 'the held one dead-lettered',
       });
@@ -543,26 +542,24 @@ async function suite(): Promise<void> {
       const worker = await connect(u.href, { reconnect: { initialMs: 50, maxMs: 500 } });
       worker.on('error', () => {});
       tt.teardown(() => worker.close());
-      let release: () => void = () => {};
-      const held = new Promise<void>((resolve) => (release = resolve));
-      tt.teardown(() => release());
+      const held = deferred();
+      tt.teardown(() => held.resolve());
       // The nine after it finish together (one tick: their acks coalesce), tag 1 stays held.
-      let open_: () => void = () => {};
-      const gate = new Promise<void>((resolve) => (open_ = resolve));
+      const gate = deferred();
       let started = 0;
       const done = new Set<number>();
       await worker.consume<{ n: number }>(
         queue,
         async (m) => {
           started++;
-          await (m.data.n === 0 ? held : gate); // tag 1: never settled before the connection dies
+          await (m.data.n === 0 ? held : gate).promise; // tag 1: never settled before the connection dies
           done.add(m.data.n);
         },
         { concurrency: 10, prefetch: 10 },
       );
       for (let n = 0; n < 10; n++) await direct.send(queue, { n });
       await waitFor(() => started === 10, { message: 'all ten in their handlers' });
-      open_();
+      gate.resolve();
       await waitFor(() => done.size === 9, { message: 'the nine after it handled' });
       proxy.pause(); // the worker's connections die with tag 1 unacked
       // Covered by a `multiple` ack of the nine, it would be gone. (Any of the nine whose ack was
