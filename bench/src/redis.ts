@@ -6,6 +6,7 @@
  * fsyncs every write instead).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -195,7 +196,8 @@ async function queueBrokerkit(): Promise<Measurement> {
 /**
  * The raw client's idiom for a Streams work queue: one connection pipelining `XADD`s, one
  * blocking `XREADGROUP` per batch and one `XACK` per batch. With `sameFields` each entry carries
- * what brokerkit stores (id, type, time, body) instead of one `data` field: the fair twin.
+ * what brokerkit stores (a 36-character id, type, body; no `time` field, as brokerkit's own v7 ids carry
+ * the time) instead of one `data` field: the fair twin.
  */
 async function queueRaw(sameFields = false): Promise<Measurement> {
   const q = name('q');
@@ -223,7 +225,7 @@ async function queueRaw(sameFields = false): Promise<Measurement> {
         const ids: string[] = [];
         for (const [, entries] of reply) {
           for (const [id, fields] of entries) {
-            const body = sameFields ? fields[7]! : fields[1]!;
+            const body = sameFields ? fields[5]! : fields[1]!;
             samples.push(performance.now() - (JSON.parse(body) as { t: number }).t);
             ids.push(id);
           }
@@ -232,22 +234,10 @@ async function queueRaw(sameFields = false): Promise<Measurement> {
       }
     })();
     const start = performance.now();
-    let n = 0;
     await pipelined(JOBS, WINDOW, () => {
       const job = JSON.stringify({ t: performance.now(), p: payload1kText });
       return sameFields
-        ? producer.xadd(
-            q,
-            '*',
-            'id',
-            `raw-${process.pid}-${n++}`,
-            'type',
-            'application/json',
-            'time',
-            String(Date.now()),
-            'body',
-            job,
-          )
+        ? producer.xadd(q, '*', 'id', randomUUID(), 'type', 'application/json', 'body', job)
         : producer.xadd(q, '*', 'data', job);
     });
     await until(() => samples.length, JOBS);
@@ -439,13 +429,12 @@ async function publishRaw(): Promise<Measurement> {
   }
 }
 
-/** The raw client writing what brokerkit stores per event: topic, id, content type and time fields. */
+/** The raw client writing what brokerkit stores per event: topic, a 36-character id, content type, body. */
 async function publishRawFields(): Promise<Measurement> {
   const s = name('p');
   const redis = await raw();
   try {
     const body = Buffer.from(payload1k);
-    let n = 0;
     const start = performance.now();
     await pipelined(EVENTS, WINDOW, () =>
       redis.xadd(
@@ -457,11 +446,9 @@ async function publishRawFields(): Promise<Measurement> {
         'topic',
         `${s}.x`,
         'id',
-        `raw-${process.pid}-${n++}`,
+        randomUUID(),
         'type',
         'application/octet-stream',
-        'time',
-        String(Date.now()),
         'body',
         body,
       ),
@@ -499,28 +486,16 @@ async function sendRaw(): Promise<Measurement> {
   }
 }
 
-/** The raw client writing what brokerkit writes per message: id, content type and time fields. */
+/** The raw client writing what brokerkit writes per message: a 36-character id, content type, body. */
 async function sendRawFields(): Promise<Measurement> {
   const q = name('s');
   const redis = await raw();
   try {
     const body = Buffer.from(payload1k);
     await redis.xgroup('CREATE', q, 'g', '0', 'MKSTREAM');
-    let n = 0;
     const start = performance.now();
     await pipelined(EVENTS, WINDOW, () =>
-      redis.xadd(
-        q,
-        '*',
-        'id',
-        `raw-${process.pid}-${n++}`,
-        'type',
-        'application/octet-stream',
-        'time',
-        String(Date.now()),
-        'body',
-        body,
-      ),
+      redis.xadd(q, '*', 'id', randomUUID(), 'type', 'application/octet-stream', 'body', body),
     );
     const ms = elapsedMs(start);
     return { messages: EVENTS, perSecond: (EVENTS / ms) * 1000 };
