@@ -441,44 +441,20 @@ class ManagedBroker extends EventEmitter implements Broker {
         : this.transport.send(message, transportOptions);
     }
     if (hooks.length === 0) {
-      const confirmed = this.transport.confirmed;
-      if (confirmed !== undefined && this.#scratchFree) {
-        // Observers only, on a transport that settles within the call: they are told before this
-        // returns, so one context object serves every publish (`published` keeps no reference).
-        // The common case inline, without `#observedCall` and a try/finally around it: this is
-        // every memory:// publish with metrics, and the layers cost ~30 ns of ~1 µs.
-        const scratch = this.#scratch;
+      // Observers only, on a transport that settles within the call: they are told before this
+      // returns, so one context object serves every publish (`published` keeps no reference).
+      const scratch = this.#scratch;
+      if (this.transport.confirmed !== undefined && this.#scratchFree) {
         this.#scratchFree = false; // an observer that publishes gets a fresh one
         scratch.kind = kind;
         scratch.message = message;
         scratch.confirm = transportOptions.confirm;
-        let result: Promise<void>;
         try {
-          result =
-            kind === 'publish'
-              ? this.transport.publish(message, transportOptions)
-              : this.transport.send(message, transportOptions);
-        } catch (error) {
-          // Transports reject rather than throw; should one throw, observers still hear of it.
-          this.#tellObservers(scratch, toError(error), 0);
-          this.#freeScratch();
-          throw error;
+          return this.#observedCall(scratch, transportOptions);
+        } finally {
+          scratch.message = NO_MESSAGE; // keep no body alive
+          this.#scratchFree = true;
         }
-        if (result === confirmed) {
-          const observers = this.#observers;
-          for (let i = 0; i < observers.length; i++) {
-            try {
-              observers[i]!.published!(scratch, undefined, 0);
-            } catch {
-              // A faulty observer must not change what happens to the publish.
-            }
-          }
-          this.#freeScratch();
-          return result;
-        }
-        // A rejection: observers hear of it later, so not through the reused context.
-        this.#freeScratch();
-        return this.#observedResult(result, { kind, message, confirm: transportOptions.confirm }, -1);
       }
       return this.#observedCall({ kind, message, confirm: transportOptions.confirm }, transportOptions);
     }
@@ -519,27 +495,21 @@ class ManagedBroker extends EventEmitter implements Broker {
         this.#tellObservers(context, undefined, 0);
         return result;
       }
-      return this.#observedResult(result, context, -1);
+      // A rejection: observers hear of it later, so not through the reused context.
+      if (context === this.#scratch)
+        context = { kind: context.kind, message: context.message, confirm: context.confirm };
+      return result.then(
+        () => this.#tellObservers(context, undefined, 0),
+        (error: unknown) => {
+          this.#tellObservers(context, toError(error), 0);
+          throw error;
+        },
+      );
     }
-    return this.#observedResult(result, context, start);
-  }
-
-  /** The reused publish context is free again; it keeps no message body alive meanwhile. */
-  #freeScratch(): void {
-    this.#scratch.message = NO_MESSAGE;
-    this.#scratchFree = true;
-  }
-
-  /**
-   * Observers told once a transport's pending `result` settles. `start`: the clock reading the
-   * publish duration counts from, or -1 for a transport that confirms within the call (reported
-   * as 0 ms, like its confirmed publishes). `context` must not be the reused scratch object.
-   */
-  #observedResult(result: Promise<void>, context: PublishContext, start: number): Promise<void> {
     return result.then(
-      () => this.#tellObservers(context, undefined, start < 0 ? 0 : performance.now() - start),
+      () => this.#tellObservers(context, undefined, performance.now() - start),
       (error: unknown) => {
-        this.#tellObservers(context, toError(error), start < 0 ? 0 : performance.now() - start);
+        this.#tellObservers(context, toError(error), performance.now() - start);
         throw error;
       },
     );
