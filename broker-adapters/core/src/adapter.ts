@@ -42,3 +42,4 @@ export { DeliveryLoop, type DeliveryLoopOptions } from './delivery-loop.js';
 export { errorReply, ERROR_REPLY } from './request-reply.js';
 export { strictInspector, DEFAULT_PEEK_LIMIT, MAX_PEEK_LIMIT } from './inspector.js';
 export { InFlightTracker, withTimeout, deferred, type Deferred } from './support.js';
+export { privateCopy } from './private-bytes.js';

@@ -4,6 +4,7 @@
  */
 import { DecodeError, ValidationError } from './errors.js';
 import { findUnrepresentable, type Unrepresentable } from './json-check.js';
+import { privateCopy } from './private-bytes.js';
 import type { Codec, Encoded } from './types.js';
 
 export const JSON_TYPE = 'application/json';
@@ -19,18 +20,6 @@ const encoder = new TextEncoder();
 const scratch = new Uint8Array(16 * 1024);
 /** A UTF-16 code unit takes at most 3 UTF-8 bytes: strings up to this length always fit. */
 const SCRATCH_CHARS = Math.floor(scratch.length / 3);
-/**
- * Where that copy goes. V8 keeps typed arrays up to 64 bytes on its heap; a bigger one gets an
- * ArrayBuffer of its own (~1 µs to create, and garbage the collector handles one by one), so
- * bodies of 65 B – 1 KiB are views into a shared 16 KiB slab, as Node's `Buffer` pool (which the
- * raw clients' `Buffer.from` uses) does: each view's bytes are its own and never written again,
- * only `body.buffer` is shared (adapters read bodies by `byteOffset` / `byteLength`).
- */
-const ON_HEAP_BYTES = 64;
-const SLAB_PIECE_BYTES = 1024;
-const SLAB_BYTES = 16 * 1024;
-let slab = new ArrayBuffer(SLAB_BYTES);
-let slabOffset = 0;
 /** Nesting the quick check below follows before leaving the rest to the full walk. */
 const PLAIN_DEPTH = 32;
 // fatal: a body that is not UTF-8 is undecodable rather than silently mangled.
@@ -41,19 +30,10 @@ function baseType(contentType: string): string {
   return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
 }
 
-/** `text` as UTF-8, in bytes nobody else holds. */
+/** `text` as UTF-8, in bytes nobody else holds (65 B – 1 KiB in a shared slab: private-bytes.ts). */
 function utf8(text: string): Uint8Array {
   if (text.length > SCRATCH_CHARS) return encoder.encode(text);
-  const size = encoder.encodeInto(text, scratch).written;
-  if (size <= ON_HEAP_BYTES || size > SLAB_PIECE_BYTES) return scratch.slice(0, size);
-  if (slabOffset + size > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES);
-    slabOffset = 0;
-  }
-  const body = new Uint8Array(slab, slabOffset, size);
-  body.set(scratch.subarray(0, size));
-  slabOffset += (size + 7) & ~7; // 8-byte aligned, as Node's own pool
-  return body;
+  return privateCopy(scratch, encoder.encodeInto(text, scratch).written);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Headers, RawDelivery } from '@brokerkit/core';
+import { privateCopy } from '@brokerkit/core/adapter';
 
 /**
  * A message as the memory broker keeps it: the {@link RawDelivery} core receives, with a body
@@ -28,30 +29,9 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
  * behave differently.
  */
 export function copyBody(body: Uint8Array): Uint8Array {
-  const size = body.byteLength;
-  if (size <= ON_HEAP_BYTES || size > SLAB_PIECE_BYTES) return new Uint8Array(body);
-  if (slabOffset + size > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES);
-    slabOffset = 0;
-  }
-  const copy = new Uint8Array(slab, slabOffset, size);
-  copy.set(body);
-  slabOffset += (size + 7) & ~7; // 8-byte aligned, as Node's own pool
-  return copy;
+  // Core's slab copies: 65 B – 1 KiB bodies without an ArrayBuffer each (see private-bytes.ts).
+  return privateCopy(body);
 }
-
-/**
- * V8 keeps typed arrays up to 64 bytes on its heap; a bigger one gets an ArrayBuffer of its own,
- * which costs ~1.2 µs to create (measured on Node 20, against ~0.1 µs on the heap). Copies of
- * 65 B – 1 KiB are therefore views into a shared 16 KiB slab, as Node's `Buffer` pool does and as
- * the RabbitMQ and NATS clients hand out slices of their socket buffers: each view's bytes are
- * its own (writes through one never show in another), only `body.buffer` is shared.
- */
-const ON_HEAP_BYTES = 64;
-const SLAB_PIECE_BYTES = 1024;
-const SLAB_BYTES = 16 * 1024;
-let slab = new ArrayBuffer(SLAB_BYTES);
-let slabOffset = 0;
 
 /** What one handler receives: the stored message with its own copy of the body. */
 export function deliveryOf(message: StoredMessage): RawDelivery {

@@ -156,3 +156,20 @@ t.test('a reply buffer the responder changes after returning it arrives as retur
   t.same([...returned], [0, 0, 0], "the responder's buffer did change");
   t.same([...(reply.data as Uint8Array)], [1, 2, 3]);
 });
+
+t.test('a Node Buffer payload of any size is copied, not viewed (Buffer#slice would share)', async (t) => {
+  const broker = await open(t);
+  const received: number[][] = [];
+  await broker.consume<Uint8Array>('jobs', (m) => void received.push([m.data.length, m.data[0]!]));
+  for (const size of [10, 300, 5000]) {
+    const buf = Buffer.alloc(size, 1);
+    await broker.send('jobs', buf);
+    buf.fill(9); // the publisher reuses its Buffer at once
+  }
+  await waitFor(() => received.length === 3);
+  t.same(received, [
+    [10, 1],
+    [300, 1],
+    [5000, 1],
+  ]);
+});
