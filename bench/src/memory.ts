@@ -2,7 +2,7 @@
  * Memory-adapter scenarios: the cost of brokerkit's own machinery (validation, codec, dispatcher,
  * retry bookkeeping) with no network in the way. Each run uses its own `memory://<name>` broker.
  */
-import { connect } from '@brokerkit/core';
+import { connect, type Middleware } from '@brokerkit/core';
 import { resetMemoryBroker } from '@brokerkit/memory';
 import { metrics } from '@brokerkit/metrics';
 import { latencySummary, pipelined, until, type Measurement, type Scenario } from './harness.js';
@@ -148,15 +148,25 @@ function bufferFanOut(subscribers: number): () => Promise<Measurement> {
     });
 }
 
-/** Paired rounds of the metrics comparison (`BENCH_ROUNDS` overrides); each pair is one ratio. */
+/** Rounds of the metrics comparison (`BENCH_ROUNDS` overrides); each round gives one ratio. */
 const METRICS_ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 16));
 /** Messages per round: short enough for many pairs, long enough that a round is ~0.2 s of CPU. */
 const METRICS_MESSAGES = 150_000;
 
+/** What a metrics round runs with: nothing, a `settled` observer that does nothing, or metrics(). */
+type Observed = 'none' | 'no-op observer' | 'metrics';
+
+/**
+ * A `settled` hook with no work: what any observer costs before it does anything, i.e. core's
+ * observer path (its two clock reads per delivery for `handlerMs` / `startedAt`, the hook call).
+ */
+const NO_OP_OBSERVER: Middleware = Object.freeze({ settled() {} });
+
 /** One publish → group handler run of `count` messages; CPU µs per message. */
-function groupRunCpu(withMetrics: boolean, count: number): Promise<number> {
+function groupRunCpu(observed: Observed, count: number): Promise<number> {
   return withBroker(async (broker) => {
-    if (withMetrics) broker.use(metrics({ defaultMetrics: false }));
+    if (observed === 'metrics') broker.use(metrics({ defaultMetrics: false }));
+    else if (observed === 'no-op observer') broker.use(NO_OP_OBSERVER);
     let handled = 0;
     await broker.subscribe('bench.>', () => void handled++, { group: 'bench-metrics' });
     const cpu = process.cpuUsage();
@@ -172,47 +182,50 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** The run order of round `round`: each variant goes first, second and last equally often. */
+const ORDERS: ReadonlyArray<readonly Observed[]> = [
+  ['none', 'metrics', 'no-op observer'],
+  ['metrics', 'no-op observer', 'none'],
+  ['no-op observer', 'none', 'metrics'],
+];
+
 /**
- * issue #14's third memory goal: the metrics middleware's cost by CPU time. Rounds come in pairs,
- * one run of each variant back to back, the order alternating from pair to pair (so neither
- * variant always runs first, after the other's garbage); each pair gives one ratio, CPU without
- * metrics / CPU with them (1.0 = free), and the figure is the median of those ratios. A load
- * change then hits both halves of a pair alike, and one disturbed pair moves the median by at
- * most one place, where a best-of-N of each variant picks its two figures from different moments.
+ * issue #14's third memory goal: the metrics middleware's cost by CPU time. Rounds run each
+ * variant once, back to back, the order rotating from round to round (so no variant always runs
+ * first, after the others' garbage); each round gives one ratio per observed variant, CPU without
+ * middleware / CPU with it (1.0 = free), and the figure is the median of those ratios. A load
+ * change then hits a whole round alike, and one disturbed round moves the median by at most one
+ * place, where a best-of-N of each variant picks its figures from different moments. The no-op
+ * observer's ratio is the part of metrics' cost that is core's observer path, not metrics' work.
  */
 async function metricsCpuRatio(): Promise<Measurement> {
-  const without: number[] = [];
-  const with_: number[] = [];
+  const cpu: Record<Observed, number[]> = { none: [], 'no-op observer': [], metrics: [] };
   const ratios: number[] = [];
+  const noOpRatios: number[] = [];
   // No forced GC between runs: a full collection shrinks the young generation, and the next
   // run then pays for growing it again (measured: 1.65 vs 2.04 µs/msg with a gc() per run, 1.05
   // vs 1.19 without), which is the bench's cost, not the middleware's.
-  const run = (withMetrics: boolean): Promise<number> => groupRunCpu(withMetrics, METRICS_MESSAGES);
-  await groupRunCpu(true, 30_000); // warm both paths up before measuring
-  await groupRunCpu(false, 30_000);
+  for (const observed of ORDERS[0]!) await groupRunCpu(observed, 30_000); // warm every path up
   for (let round = 0; round < METRICS_ROUNDS; round++) {
-    let bare: number;
-    let metered: number;
-    if (round % 2 === 0) {
-      bare = await run(false);
-      metered = await run(true);
-    } else {
-      metered = await run(true);
-      bare = await run(false);
+    const run: Partial<Record<Observed, number>> = {};
+    for (const observed of ORDERS[round % ORDERS.length]!) {
+      run[observed] = await groupRunCpu(observed, METRICS_MESSAGES);
+      cpu[observed].push(run[observed]);
     }
-    without.push(bare);
-    with_.push(metered);
-    ratios.push(bare / metered);
+    ratios.push(run.none! / run.metrics!);
+    noOpRatios.push(run.none! / run['no-op observer']!);
   }
   const ratio = median(ratios);
-  const metered = median(with_);
+  const metered = median(cpu.metrics);
   return {
-    messages: METRICS_MESSAGES * METRICS_ROUNDS * 2,
+    messages: METRICS_MESSAGES * METRICS_ROUNDS * 3,
     perSecond: 1e6 / metered,
     notes:
-      `CPU ratio ${ratio.toFixed(2)} (no metrics / metrics), median of ${METRICS_ROUNDS} paired rounds of ` +
-      `${METRICS_MESSAGES.toLocaleString('en-US')} (pairs ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}); ` +
-      `medians ${median(without).toFixed(3)} vs ${metered.toFixed(3)} CPU µs/msg; msg/s here = per CPU-second with metrics`,
+      `CPU ratio ${ratio.toFixed(2)} (no metrics / metrics), median of ${METRICS_ROUNDS} rounds of ` +
+      `${METRICS_MESSAGES.toLocaleString('en-US')} (rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}); ` +
+      `a no-op settled observer alone ${median(noOpRatios).toFixed(2)}; medians ${median(cpu.none).toFixed(3)} / ` +
+      `${median(cpu['no-op observer']).toFixed(3)} / ${metered.toFixed(3)} CPU µs/msg (none / no-op / metrics); ` +
+      `msg/s here = per CPU-second with metrics`,
   };
 }
 

@@ -107,19 +107,22 @@ const NO_PROPERTIES: Options.Publish = Object.freeze({});
  * The raw amqplib twins. `meta`: brokerkit's wire format (topic exchange, persistent, message id,
  * AMQP timestamp, content type; brokerkit adds no headers table when the user gives no headers).
  * `bare`: default exchange to the queue, no properties. `persistent`: `bare` plus
- * `persistent: true`.
+ * `persistent: true`. `topic`: `persistent` through brokerkit's topic exchange; with `bare` and
+ * `persistent` it splits what the contract's wire format costs over a bare client into delivery
+ * mode, topic routing and (the rest, up to `meta`) the properties.
  */
 async function rawSubject(
   queue: string,
   routingKey: string,
-  mode: 'meta' | 'bare' | 'persistent',
+  mode: 'meta' | 'bare' | 'persistent' | 'topic',
 ): Promise<Subject> {
   const model: ChannelModel = await amqp.connect(URL_, { noDelay: true });
   const pub: ConfirmChannel = await model.createConfirmChannel();
   const fast: Channel = await model.createChannel();
   let drained: Promise<void> | undefined;
-  const exchange = mode === 'meta' ? EXCHANGE : '';
-  const key = mode === 'meta' ? routingKey : queue;
+  const viaTopic = mode === 'meta' || mode === 'topic';
+  const exchange = viaTopic ? EXCHANGE : '';
+  const key = viaTopic ? routingKey : queue;
   const properties = (): Options.Publish =>
     mode === 'meta'
       ? {
@@ -128,7 +131,7 @@ async function rawSubject(
           timestamp: Math.floor(Date.now() / 1000),
           contentType: 'application/json',
         }
-      : mode === 'persistent'
+      : mode === 'persistent' || mode === 'topic'
         ? PERSISTENT_ONLY
         : NO_PROPERTIES;
   let sub: Channel | undefined;
@@ -261,6 +264,7 @@ type Factory = (queue: string, routingKey: string) => Promise<Subject>;
 const BASELINE = 'amqplib (raw, same metadata)';
 const BARE = 'amqplib (bare)';
 const PERSISTENT = 'amqplib (bare, persistent)';
+const TOPIC = 'amqplib (topic exchange, persistent)';
 const SUBJECTS: Array<{ name: string; factory: Factory; peer: boolean }> = [
   { name: BASELINE, factory: (q, rk) => rawSubject(q, rk, 'meta'), peer: false },
   { name: BARE, factory: (q, rk) => rawSubject(q, rk, 'bare'), peer: false },
@@ -274,6 +278,12 @@ const GOAL_TWINS = [
   ...TWINS.slice(0, 2),
   { name: PERSISTENT, factory: (q: string, rk: string) => rawSubject(q, rk, 'persistent'), peer: false },
   ...TWINS.slice(2),
+];
+/** The goal twins plus the topic twin: the one-at-a-time round trip, split by what costs what. */
+const ROUND_TRIP_TWINS = [
+  ...GOAL_TWINS.slice(0, 3),
+  { name: TOPIC, factory: (q: string, rk: string) => rawSubject(q, rk, 'topic'), peer: false },
+  ...GOAL_TWINS.slice(3),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -494,7 +504,7 @@ export const scenarios: Scenario[] = [
   ...scenariosFor(
     'rabbitmq round trip, one at a time (confirm: false)',
     (f) => roundTrips(f, false),
-    GOAL_TWINS,
+    ROUND_TRIP_TWINS,
   ),
   ...scenariosFor('rabbitmq round trip, one at a time (confirmed)', (f) => roundTrips(f, true), GOAL_TWINS),
   // One run each: the backlog is shared and consumed a little by every run.
