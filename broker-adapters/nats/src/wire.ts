@@ -126,7 +126,7 @@ export function storedHeaders(
 
 /** The fields of a received message that core needs, read from its headers in one pass. */
 export interface ReceivedHeaders {
-  /** Everything except transport headers (`Nats-*`, `Content-Type`); `x-brokerkit-*` included. */
+  /** Everything except transport headers (`Nats-*`, `Content-Type` in any case); `x-brokerkit-*` included. */
   readonly headers: Headers;
   readonly id: string | undefined;
   readonly contentType: string | undefined;
@@ -139,6 +139,16 @@ const NO_HEADERS: ReceivedHeaders = Object.freeze({
   contentType: undefined,
   timestamp: undefined,
 });
+
+/**
+ * `Content-Type` in any case: NATS header names are case-sensitive, but other clients write it as
+ * HTTP does (`content-type` from HTTP bridges and lower-casing clients), and a body read as bytes
+ * because of a name's case would be a silent surprise. `Nats-*` names stay exact: the server's
+ * de-duplication reads `Nats-Msg-Id` exactly too.
+ */
+function isContentType(key: string): boolean {
+  return key === WIRE.contentType || (key.length === 12 && key.toLowerCase() === 'content-type');
+}
 
 /** Parse the text of a header block (`NATS/1.0\r\nKey: value\r\n…\r\n\r\n`); the first value of a key wins. */
 export function parseHeaderText(text: string): ReceivedHeaders {
@@ -159,11 +169,11 @@ export function parseHeaderText(text: string): ReceivedHeaders {
     if (colon > start && colon < end) {
       const key = text.slice(start, colon);
       const value = text.slice(colon + 1, end).trim();
-      // Cheap dispatch on the first letter: N(ats-*), C(ontent-Type), x(-brokerkit-*), others.
+      // Cheap dispatch on the first letter: N(ats-*), C/c(ontent-Type), x(-brokerkit-*), others.
       const c = key.charCodeAt(0);
       if (c === 78 /* N */ && key.startsWith('Nats-')) {
         if (key === WIRE.msgId) msgId ??= value;
-      } else if (c === 67 /* C */ && key === WIRE.contentType) contentType ??= value;
+      } else if ((c === 67 /* C */ || c === 99) /* c */ && isContentType(key)) contentType ??= value;
       else if (c === 120 /* x */ && key === WIRE.id) id ??= value;
       else if (c === 120 /* x */ && key === WIRE.timestamp) {
         if (timestamp === undefined) {

@@ -37,6 +37,23 @@ if (await requireService(t, 'NATS', NATS_HOST, NATS_PORT)) {
     },
   );
 
+  t.test('a plain publisher writing content-type in lower case is decoded by it', async (t) => {
+    const { nc } = await rawClient(t);
+    const broker = await connect(NATS_URL);
+    t.teardown(() => broker.close());
+    const topic = `${uniqueName('wire')}.x`;
+    const seen: Message[] = [];
+    await broker.subscribe(topic, (m) => void seen.push(m));
+    const h = natsHeaders();
+    h.set('content-type', 'application/json');
+    h.set('x-trace', 't1');
+    nc.publish(topic, JSON.stringify({ n: 7 }), { headers: h });
+    await waitFor(() => seen.length === 1);
+    t.same(seen[0]!.data, { n: 7 }, 'decoded as JSON');
+    t.equal(seen[0]!.contentType, 'application/json');
+    t.same(seen[0]!.headers, { 'x-trace': 't1' }, 'content-type is not left among the user headers');
+  });
+
   t.test(
     'brokerkit reads the time from its ids, from the header, or not at all (plain publishers)',
     async (t) => {

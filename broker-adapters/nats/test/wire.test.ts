@@ -96,6 +96,22 @@ t.test('the first value of a repeated key wins; no headers at all', async (t) =>
   });
 });
 
+t.test('Content-Type is read in any case; the first one wins; Nats-* names stay exact', async (t) => {
+  for (const name of ['content-type', 'CONTENT-TYPE', 'Content-type']) {
+    const parsed = parseHeaderBlock(Buffer.from(`NATS/1.0\r\n${name}: text/plain\r\nk: v\r\n\r\n`));
+    t.equal(parsed.contentType, 'text/plain', name);
+    t.same(parsed.headers, { k: 'v' }, `${name} is not a user header`);
+  }
+  const both = parseHeaderBlock(
+    Buffer.from('NATS/1.0\r\ncontent-type: text/plain\r\nContent-Type: application/json\r\n\r\n'),
+  );
+  t.equal(both.contentType, 'text/plain', 'the first of two spellings');
+  const near = parseHeaderBlock(Buffer.from('NATS/1.0\r\ncontent-types: x\r\nnats-msg-id: a\r\n\r\n'));
+  t.equal(near.contentType, undefined);
+  t.equal(near.id, undefined, 'nats-msg-id is not Nats-Msg-Id');
+  t.same(near.headers, { 'content-types': 'x', 'nats-msg-id': 'a' });
+});
+
 t.test('header names and values that would break the block are BK_VALIDATION', async (t) => {
   for (const headers of <Headers[]>[
     { 'bad key': 'v' },
