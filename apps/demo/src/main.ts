@@ -4,7 +4,8 @@
  * DEMO_RATE (orders/s, 20), DEMO_FAILURE_RATE (0.1), DEMO_POISON_RATE (0.02);
  * OTEL_EXPORTER_OTLP_ENDPOINT exports traces over OTLP (`@brokerkit/admin/otel`, service name
  * `brokerkit-demo` unless OTEL_SERVICE_NAME says otherwise). Ctrl-C or SIGTERM stops publishing,
- * drains every handler, closes the broker, exports the spans still queued and exits 0.
+ * drains every handler, closes the broker, exports the spans still queued and exits 0 (also when
+ * it arrives during startup: the demo then stops as soon as it has started).
  * `npm start` execs this file (root package.json), so a SIGTERM sent to npm reaches it. A bad
  * variable exits 2 with one line naming it; an unreachable broker or a taken port exits 1.
  */
@@ -23,6 +24,16 @@ import {
 import { startOtlpTracing, type OtlpTracing } from '@brokerkit/admin/otel';
 import { startDemo } from './demo.js';
 import { demoSettings, formatBanner, type DemoSettings } from './settings.js';
+
+/**
+ * A Ctrl-C or SIGTERM while the demo is still starting (connecting, subscribing, listening) is
+ * kept and honoured once it has started: Node's default would end the process on the spot,
+ * before the handlers below exist, with nothing drained. A second signal still ends it at once.
+ */
+let pendingSignal: NodeJS.Signals | undefined;
+let onSignal = (signal: NodeJS.Signals): void => void (pendingSignal ??= signal);
+process.once('SIGINT', () => onSignal('SIGINT'));
+process.once('SIGTERM', () => onSignal('SIGTERM'));
 
 function exit(failure: StartupFailure): never {
   console.error(`brokerkit demo: ${failure.line}`);
@@ -106,5 +117,5 @@ const stop = async (signal: string): Promise<void> => {
     process.exit(1);
   }
 };
-process.once('SIGINT', () => void stop('SIGINT'));
-process.once('SIGTERM', () => void stop('SIGTERM'));
+onSignal = (signal) => void stop(signal);
+if (pendingSignal !== undefined) void stop(pendingSignal);
