@@ -11,6 +11,9 @@
  *   plus `persistent: true` and nothing else — same default exchange, so the only difference from
  *   bare is the delivery mode, and its row shows how much of the bare gap is persistence alone
  *   (brokerkit's messages are persistent by contract).
+ * - `amqplib (same metadata, two connections)` (the round trips): the baseline consuming on a
+ *   connection of its own, as brokerkit does (transport.ts: flow control on the publishing
+ *   connection must not stall acks), so its row shows what that split costs a round trip.
  *
  * Workloads: publish-confirmed throughput; end-to-end publish→consume throughput (1 KiB window
  * 100, and 256 B window 1000, ack each); publish→handler latency at a moderate window; one-at-a-time
@@ -115,8 +118,10 @@ async function rawSubject(
   queue: string,
   routingKey: string,
   mode: 'meta' | 'bare' | 'persistent' | 'topic',
+  consumerConnection = false,
 ): Promise<Subject> {
   const model: ChannelModel = await amqp.connect(URL_, { noDelay: true });
+  const consuming: ChannelModel = consumerConnection ? await amqp.connect(URL_, { noDelay: true }) : model;
   const pub: ConfirmChannel = await model.createConfirmChannel();
   const fast: Channel = await model.createChannel();
   let drained: Promise<void> | undefined;
@@ -148,7 +153,7 @@ async function rawSubject(
       );
     },
     async consume(onMessage, prefetch = PREFETCH) {
-      sub = await model.createChannel();
+      sub = await consuming.createChannel();
       await sub.prefetch(prefetch);
       const channel = sub;
       await channel.consume(queue, (m: ConsumeMessage | null) => {
@@ -162,6 +167,7 @@ async function rawSubject(
     },
     async close() {
       await model.close().catch(() => {});
+      if (consuming !== model) await consuming.close().catch(() => {});
     },
   };
 }
@@ -265,6 +271,7 @@ const BASELINE = 'amqplib (raw, same metadata)';
 const BARE = 'amqplib (bare)';
 const PERSISTENT = 'amqplib (bare, persistent)';
 const TOPIC = 'amqplib (topic exchange, persistent)';
+const TWO_CONNECTIONS = 'amqplib (same metadata, two connections)';
 const SUBJECTS: Array<{ name: string; factory: Factory; peer: boolean }> = [
   { name: BASELINE, factory: (q, rk) => rawSubject(q, rk, 'meta'), peer: false },
   { name: BARE, factory: (q, rk) => rawSubject(q, rk, 'bare'), peer: false },
@@ -279,10 +286,18 @@ const GOAL_TWINS = [
   { name: PERSISTENT, factory: (q: string, rk: string) => rawSubject(q, rk, 'persistent'), peer: false },
   ...TWINS.slice(2),
 ];
-/** The goal twins plus the topic twin: the one-at-a-time round trip, split by what costs what. */
+const TWO_CONNECTIONS_TWIN = {
+  name: TWO_CONNECTIONS,
+  factory: (q: string, rk: string) => rawSubject(q, rk, 'meta', true),
+  peer: false,
+};
+/** The goal twins plus the two-connection twin, for the confirmed round trip. */
+const CONFIRMED_ROUND_TRIP_TWINS = [...GOAL_TWINS.slice(0, 3), TWO_CONNECTIONS_TWIN, ...GOAL_TWINS.slice(3)];
+/** And the topic twin: the `confirm: false` round trip, split by what costs what. */
 const ROUND_TRIP_TWINS = [
   ...GOAL_TWINS.slice(0, 3),
   { name: TOPIC, factory: (q: string, rk: string) => rawSubject(q, rk, 'topic'), peer: false },
+  TWO_CONNECTIONS_TWIN,
   ...GOAL_TWINS.slice(3),
 ];
 
@@ -506,7 +521,11 @@ export const scenarios: Scenario[] = [
     (f) => roundTrips(f, false),
     ROUND_TRIP_TWINS,
   ),
-  ...scenariosFor('rabbitmq round trip, one at a time (confirmed)', (f) => roundTrips(f, true), GOAL_TWINS),
+  ...scenariosFor(
+    'rabbitmq round trip, one at a time (confirmed)',
+    (f) => roundTrips(f, true),
+    CONFIRMED_ROUND_TRIP_TWINS,
+  ),
   // One run each: the backlog is shared and consumed a little by every run.
   ...TWINS.filter((s) => s.name !== BARE).map((s): Scenario => ({
     workload: 'rabbitmq slow consumer, 200k backlog',
