@@ -28,7 +28,7 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } f
 import amqpcm from 'amqp-connection-manager';
 import { connect } from '@brokerkit/core';
 import type { Broker } from '@brokerkit/core';
-import { latencySummary, pipelined, trackPeakRss, until } from './harness.js';
+import { latencySummary, percentile, pipelined, trackPeakRss, until } from './harness.js';
 import type { Measurement, Scenario } from './harness.js';
 
 const URL_ = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -472,8 +472,10 @@ function pairedP50(mine: readonly Measurement[], other: readonly Measurement[], 
   }
   if (diffs.length === 0) return '';
   const above = diffs.filter((d) => d > 0).length;
-  diffs.sort((x, y) => x - y);
-  const median = diffs[Math.floor(diffs.length / 2)]!;
+  const median = percentile(
+    diffs.sort((x, y) => x - y),
+    50,
+  );
   const sign = median >= 0 ? '+' : '';
   return `paired p50 vs ${otherName}: ${sign}${median.toFixed(3)} ms (above in ${above} of ${diffs.length} rounds)`;
 }
@@ -484,16 +486,33 @@ function pairedP50(mine: readonly Measurement[], other: readonly Measurement[], 
  * other work running), so load drifts during a bench, and interleaving spreads the drift evenly
  * over the subjects. The first scenario's `run` measures all of them; the others report.
  */
+/** How {@link interleaved} measures one workload. */
+interface RoundOptions {
+  /** Rounds of every subject (default {@link ROUNDS}). */
+  rounds?: number;
+  /** Subjects brokerkit's p50 is compared with round by round ({@link pairedP50}). */
+  pairedWith?: readonly string[];
+  /** A forced `gc()` before each run (default true). */
+  forceGc?: boolean;
+}
+
+/**
+ * Round trips: more rounds, paired with both same-metadata twins, and no forced `gc()` before each
+ * run — after one, brokerkit's p50 stayed ~0.06 ms higher for the whole run of 2 000 (paired
+ * rounds, 2026-12-02), a cost no service pays; the rotating order spreads the previous run's
+ * garbage over the subjects instead.
+ */
+const ROUND_TRIP_OPTIONS: RoundOptions = {
+  rounds: ROUND_TRIP_ROUNDS,
+  pairedWith: [BASELINE, TWO_CONNECTIONS],
+  forceGc: false,
+};
+
 function interleaved(
   workload: string,
   subjects: ReadonlyArray<{ name: string; run: () => Promise<Measurement> }>,
-  rounds = ROUNDS,
-  pairedWith: readonly string[] = [],
+  { rounds = ROUNDS, pairedWith = [], forceGc = true }: RoundOptions = {},
 ): Scenario[] {
-  // Round trips run without a forced GC before each run: after one, brokerkit's p50 stayed
-  // ~0.06 ms higher for the whole run of 2 000 (paired rounds, 2026-12-02), a cost no service pays;
-  // rotating the order spreads the previous run's garbage over the subjects instead.
-  const forceGc = pairedWith.length === 0;
   let results: Promise<Map<string, Measurement>> | undefined;
   const measureAll = async (): Promise<Map<string, Measurement>> => {
     const runs = new Map<string, Measurement[]>(subjects.map((s) => [s.name, []]));
@@ -542,19 +561,14 @@ function scenariosFor(
   workload: string,
   run: (factory: Factory) => Promise<Measurement>,
   subjects = SUBJECTS,
-  rounds = ROUNDS,
-  pairedWith: readonly string[] = [],
+  options?: RoundOptions,
 ): Scenario[] {
   return interleaved(
     workload,
     subjects.map((s) => ({ name: s.name, run: () => run(s.factory) })),
-    rounds,
-    pairedWith,
+    options,
   );
 }
-
-/** brokerkit's round trips are paired with the same-metadata twins, one and two connections. */
-const ROUND_TRIP_PAIRS = [BASELINE, TWO_CONNECTIONS];
 
 /** Scenarios of the `rabbitmq` suite. */
 export const scenarios: Scenario[] = [
@@ -571,15 +585,13 @@ export const scenarios: Scenario[] = [
     'rabbitmq round trip, one at a time (confirm: false)',
     (f) => roundTrips(f, false),
     ROUND_TRIP_TWINS,
-    ROUND_TRIP_ROUNDS,
-    ROUND_TRIP_PAIRS,
+    ROUND_TRIP_OPTIONS,
   ),
   ...scenariosFor(
     'rabbitmq round trip, one at a time (confirmed)',
     (f) => roundTrips(f, true),
     CONFIRMED_ROUND_TRIP_TWINS,
-    ROUND_TRIP_ROUNDS,
-    ROUND_TRIP_PAIRS,
+    ROUND_TRIP_OPTIONS,
   ),
   // One run each: the backlog is shared and consumed a little by every run.
   ...TWINS.filter((s) => s.name !== BARE).map((s): Scenario => ({
